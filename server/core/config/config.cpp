@@ -1,0 +1,272 @@
+#include "server/core/config/config.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#define TOML_EXCEPTIONS 1
+#include <toml++/toml.h>
+
+#include "server/xmpp/jid.hpp"
+
+namespace herald::config {
+namespace {
+
+// Walks one TOML table, taking keys by name, and reports any key nobody took: a typo in a
+// config file must stop the server, not be silently ignored.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, const std::string& source)
+      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+
+  std::string key_name(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+  }
+
+  [[noreturn]] void fail(std::string_view key, std::string_view what) const {
+    throw ConfigError(fmt::format("{}: key '{}': {}", source_, key_name(key), what));
+  }
+
+  const toml::node* take(std::string_view key) {
+    seen_.insert(std::string(key));
+    return table_.get(key);
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    const auto* node = take(key);
+    if (!node) return std::nullopt;
+    if (auto v = node->value<std::string>()) return *v;
+    fail(key, "must be a string");
+  }
+
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+    const auto* node = take(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer()) fail(key, "must be an integer");
+    const auto v = *node->value<std::int64_t>();
+    if (v < min || v > max) fail(key, fmt::format("must be between {} and {}, not {}", min, max, v));
+    return v;
+  }
+
+  template <typename T>
+  void integer_into(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+    if (auto v = integer(key, min, max)) out = static_cast<T>(*v);
+  }
+  void seconds_into(std::string_view key, std::chrono::seconds& out, std::int64_t min, std::int64_t max) {
+    if (auto v = integer(key, min, max)) out = std::chrono::seconds(*v);
+  }
+
+  const toml::table* table(std::string_view key) {
+    const auto* node = take(key);
+    if (!node) return nullptr;
+    if (const auto* t = node->as_table()) return t;
+    fail(key, "must be a table ([" + key_name(key) + "])");
+  }
+
+  // [[key]] arrays of tables
+  const toml::array* table_array(std::string_view key) {
+    const auto* node = take(key);
+    if (!node) return nullptr;
+    const auto* arr = node->as_array();
+    if (!arr || !arr->is_array_of_tables()) fail(key, "must be an array of tables ([[" + key_name(key) + "]])");
+    return arr;
+  }
+
+  void reject_unknown() const {
+    for (const auto& [k, v] : table_) {
+      if (!seen_.count(std::string(k.str()))) {
+        throw ConfigError(fmt::format("{}: unknown key '{}' (see etc/herald.toml for every key)",
+                                      source_, key_name(k.str())));
+      }
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+  const std::string& source_;
+  std::set<std::string> seen_;
+};
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
+  std::filesystem::path path(p);
+  return path.is_absolute() ? path : base / path;
+}
+
+void check_readable(const std::filesystem::path& file, const std::string& key, const std::string& source) {
+  std::ifstream in(file);
+  if (!in) {
+    throw ConfigError(fmt::format("{}: key '{}': cannot read file {} (does it exist, and may Herald read it?)",
+                                  source, key, file.string()));
+  }
+  std::string first;
+  std::getline(in, first);
+  std::stringstream rest;
+  rest << first << in.rdbuf();
+  if (rest.str().find("-----BEGIN ") == std::string::npos) {
+    throw ConfigError(fmt::format("{}: key '{}': file {} is not PEM (no -----BEGIN line)", source, key,
+                                  file.string()));
+  }
+}
+
+LogLevel parse_level(TableReader& r, std::string_view key, const std::string& v) {
+  if (v == "trace") return LogLevel::trace;
+  if (v == "debug") return LogLevel::debug;
+  if (v == "info") return LogLevel::info;
+  if (v == "warn") return LogLevel::warn;
+  if (v == "error") return LogLevel::error;
+  r.fail(key, "must be one of trace, debug, info, warn, error, not '" + v + "'");
+}
+
+}  // namespace
+
+const std::vector<std::string>& all_mechanisms() {
+  static const std::vector<std::string> names = {
+      "SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512",
+      "SCRAM-SHA-256",      "SCRAM-SHA-1",        "PLAIN"};
+  return names;
+}
+
+std::string_view to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::trace: return "trace";
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+  }
+  return "info";
+}
+
+const Host* Config::find_host(std::string_view domain) const {
+  for (const auto& h : hosts)
+    if (h.domain == domain) return &h;
+  return nullptr;
+}
+
+Config parse(std::string_view text, const std::filesystem::path& base_dir, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw ConfigError(fmt::format("{}:{}:{}: {}", source, where.line, where.column, e.description()));
+  }
+
+  Config cfg;
+  TableReader top(root, "", source);
+  if (auto v = top.string("log_level")) cfg.log_level = parse_level(top, "log_level", *v);
+  top.integer_into("workers", cfg.workers, 0, 256);
+  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+
+  if (const auto* t = top.table("database")) {
+    TableReader r(*t, "database", source);
+    if (auto v = r.string("conninfo")) cfg.database.conninfo = *v;
+    r.integer_into("pool_size", cfg.database.pool_size, 1, 64);
+    r.seconds_into("connect_timeout", cfg.database.connect_timeout, 1, 600);
+    r.reject_unknown();
+  }
+  if (cfg.database.conninfo.empty())
+    throw ConfigError(fmt::format("{}: key 'database.conninfo' is required (a libpq connection string)", source));
+
+  if (const auto* arr = top.table_array("host")) {
+    std::size_t i = 0;
+    for (const auto& node : *arr) {
+      TableReader r(*node.as_table(), fmt::format("host[{}]", i++), source);
+      Host h;
+      auto domain = r.string("domain");
+      if (!domain) r.fail("domain", "is required");
+      auto prepped = xmpp::prep_domain(*domain);
+      if (!prepped) r.fail("domain", "'" + *domain + "' is not a valid domain name");
+      h.domain = *prepped;
+      if (cfg.find_host(h.domain)) r.fail("domain", "'" + h.domain + "' is listed twice");
+      auto cert = r.string("certificate");
+      auto key = r.string("key");
+      if (!cert) r.fail("certificate", "is required (PEM certificate chain for " + h.domain + ")");
+      if (!key) r.fail("key", "is required (PEM private key for " + h.domain + ")");
+      h.certificate = resolve(base_dir, *cert);
+      h.key = resolve(base_dir, *key);
+      check_readable(h.certificate, r.key_name("certificate"), source);
+      check_readable(h.key, r.key_name("key"), source);
+      r.reject_unknown();
+      cfg.hosts.push_back(std::move(h));
+    }
+  }
+  if (cfg.hosts.empty())
+    throw ConfigError(fmt::format("{}: at least one [[host]] table is required (domain, certificate, key)", source));
+
+  if (const auto* arr = top.table_array("listener")) {
+    std::size_t i = 0;
+    for (const auto& node : *arr) {
+      TableReader r(*node.as_table(), fmt::format("listener[{}]", i++), source);
+      Listener l;
+      if (auto v = r.string("address")) l.address = *v;
+      r.integer_into("port", l.port, 1, 65535);
+      if (auto v = r.string("tls")) {
+        if (*v == "starttls") l.tls = TlsMode::starttls;
+        else if (*v == "direct") l.tls = TlsMode::direct;
+        else r.fail("tls", "must be \"starttls\" or \"direct\", not '" + *v + "'");
+      }
+      r.reject_unknown();
+      cfg.listeners.push_back(std::move(l));
+    }
+  } else {
+    cfg.listeners.push_back(Listener{"::", 5222, TlsMode::starttls});
+    cfg.listeners.push_back(Listener{"::", 5223, TlsMode::direct});
+  }
+
+  if (const auto* t = top.table("limits")) {
+    TableReader r(*t, "limits", source);
+    auto& l = cfg.limits;
+    r.integer_into("max_stanza_size", l.max_stanza_size, 1024, 64 * 1024 * 1024);
+    r.integer_into("max_stanza_size_unauthenticated", l.max_stanza_size_unauthenticated, 512, 1024 * 1024);
+    r.integer_into("max_depth", l.max_depth, 4, 1024);
+    r.integer_into("max_attributes", l.max_attributes, 4, 4096);
+    r.integer_into("send_queue_bytes", l.send_queue_bytes, 16 * 1024, std::int64_t{1} << 32);
+    r.seconds_into("unauthenticated_timeout", l.unauthenticated_timeout, 1, 3600);
+    r.reject_unknown();
+  }
+
+  if (const auto* t = top.table("auth")) {
+    TableReader r(*t, "auth", source);
+    auto& a = cfg.auth;
+    r.integer_into("scram_iterations", a.scram_iterations, 4096, 10'000'000);
+    if (const auto* node = r.take("mechanisms")) {
+      const auto* arr = node->as_array();
+      if (!arr) r.fail("mechanisms", "must be an array of strings");
+      for (const auto& m : *arr) {
+        auto s = m.value<std::string>();
+        if (!s) r.fail("mechanisms", "must be an array of strings");
+        const auto& all = all_mechanisms();
+        if (std::find(all.begin(), all.end(), *s) == all.end())
+          r.fail("mechanisms", "unknown mechanism '" + *s + "'; known: SCRAM-SHA-{1,256,512}[-PLUS], PLAIN");
+        a.mechanisms.push_back(*s);
+      }
+      if (a.mechanisms.empty()) r.fail("mechanisms", "must not be empty: nobody could log in");
+    }
+    r.integer_into("max_attempts_per_connection", a.max_attempts_per_connection, 1, 100);
+    r.integer_into("ip_failure_limit", a.ip_failure_limit, 1, 1'000'000);
+    r.seconds_into("ip_failure_window", a.ip_failure_window, 1, 86400);
+    r.reject_unknown();
+  }
+  if (cfg.auth.mechanisms.empty()) cfg.auth.mechanisms = all_mechanisms();
+
+  top.reject_unknown();
+  return cfg;
+}
+
+Config load(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(fmt::format("cannot read configuration file {}", file.string()));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto base = std::filesystem::absolute(file).parent_path();
+  Config cfg = parse(buf.str(), base, file.string());
+  cfg.path = std::filesystem::absolute(file);
+  return cfg;
+}
+
+}  // namespace herald::config

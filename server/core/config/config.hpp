@@ -1,0 +1,81 @@
+// Herald's configuration: one TOML file, validated completely at start. Every key is
+// documented in etc/herald.toml and docs/configuration.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace herald::config {
+
+// Thrown by load(); what() names the offending key or file and says what to do.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class LogLevel { trace, debug, info, warn, error };
+enum class TlsMode { starttls, direct };
+
+struct Host {
+  std::string domain;                 // prepared (lowercase, IDNA-checked)
+  std::filesystem::path certificate;  // PEM chain
+  std::filesystem::path key;          // PEM private key
+};
+
+struct Listener {
+  std::string address = "::";
+  std::uint16_t port = 5222;
+  TlsMode tls = TlsMode::starttls;
+};
+
+struct Database {
+  std::string conninfo;             // libpq connection string
+  std::size_t pool_size = 2;        // connections per worker
+  std::chrono::seconds connect_timeout{10};
+};
+
+struct Limits {
+  std::size_t max_stanza_size = 256 * 1024;
+  std::size_t max_stanza_size_unauthenticated = 8 * 1024;
+  std::size_t max_depth = 32;
+  std::size_t max_attributes = 64;
+  std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  std::chrono::seconds unauthenticated_timeout{60};
+};
+
+struct Auth {
+  std::uint32_t scram_iterations = 4096;
+  std::vector<std::string> mechanisms;   // enabled SASL mechanisms; default: all
+  unsigned max_attempts_per_connection = 3;
+  unsigned ip_failure_limit = 10;       // failed authentications per IP per window
+  std::chrono::seconds ip_failure_window{60};
+};
+
+struct Config {
+  std::filesystem::path path;           // the file it came from
+  LogLevel log_level = LogLevel::info;
+  unsigned workers = 0;                 // resolved: never 0 after load()
+  Database database;
+  std::vector<Host> hosts;
+  std::vector<Listener> listeners;
+  Limits limits;
+  Auth auth;
+
+  const Host* find_host(std::string_view domain) const;
+};
+
+// Parses and validates FILE. Relative certificate/key paths are resolved against the
+// directory of FILE. Checks that every certificate and key file is readable.
+Config load(const std::filesystem::path& file);
+// Same, from TOML text (base_dir resolves relative paths). For tests and tools.
+Config parse(std::string_view toml_text, const std::filesystem::path& base_dir,
+             const std::string& source_name = "config");
+
+const std::vector<std::string>& all_mechanisms();
+std::string_view to_string(LogLevel);
+
+}  // namespace herald::config

@@ -1,0 +1,413 @@
+#include "server/stream/stream_in.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "server/core/server.hpp"
+#include "server/core/worker.hpp"
+#include "server/sasl/crypto.hpp"
+#include "server/xml/serializer.hpp"
+#include "server/xmpp/jid.hpp"
+#include "server/xmpp/namespaces.hpp"
+
+namespace herald::stream {
+
+using xmpp::StreamError;
+
+namespace {
+
+StreamError to_stream_error(xml::ErrorKind kind) {
+  switch (kind) {
+    case xml::ErrorKind::not_well_formed: return StreamError::not_well_formed;
+    case xml::ErrorKind::restricted_xml: return StreamError::restricted_xml;
+    case xml::ErrorKind::policy_violation: return StreamError::policy_violation;
+    case xml::ErrorKind::unsupported_encoding: return StreamError::unsupported_encoding;
+    case xml::ErrorKind::bad_format: return StreamError::bad_format;
+  }
+  return StreamError::not_well_formed;
+}
+
+constexpr auto kCloseGrace = std::chrono::seconds(5);
+constexpr std::size_t kMaxBatch = 64;
+
+}  // namespace
+
+StreamIn::StreamIn(core::Server& server, core::Worker& worker, asio::ip::tcp::socket socket,
+                   const config::Listener& listener, std::string content_ns)
+    : core::Session(worker.index()),
+      server_(server),
+      worker_(worker),
+      listener_(listener),
+      stream_(std::move(socket), server.tls().default_context()),
+      content_ns_(std::move(content_ns)),
+      wake_(worker.io()),
+      flushed_(worker.io()),
+      deadline_(worker.io()) {
+  boost::system::error_code ec;
+  auto ep = stream_.next_layer().remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    remote_address_ = addr.to_string();
+  }
+  stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+  stream_.next_layer().set_option(asio::socket_base::keep_alive(true), ec);
+}
+
+StreamIn::~StreamIn() = default;
+
+void StreamIn::start() {
+  auto self = shared_from_this();
+  std::weak_ptr<StreamIn> weak = self;
+  track_id_ = worker_.track([weak] {
+    if (auto s = weak.lock()) s->close(StreamError::system_shutdown, "the server is shutting down");
+  });
+  spdlog::debug("c2s connection from {} on worker {}", remote_address_, worker_.index());
+
+  deadline_.expires_after(server_.config().limits.unauthenticated_timeout);
+  deadline_.async_wait([weak](const boost::system::error_code& ec) {
+    auto s = weak.lock();
+    if (ec || !s || s->authenticated_ || s->finished_) return;
+    spdlog::info("{}: no authentication within the time limit, closing", s->remote_address_);
+    s->close(StreamError::connection_timeout, "authentication took too long");
+  });
+
+  asio::co_spawn(worker_.io(), [self]() { return self->reader(); }, asio::detached);
+  asio::co_spawn(worker_.io(), [self]() { return self->writer(); }, asio::detached);
+}
+
+void StreamIn::new_parser() {
+  const auto& l = server_.config().limits;
+  xml::Limits limits;
+  limits.max_stanza_bytes = authenticated_ ? l.max_stanza_size : l.max_stanza_size_unauthenticated;
+  limits.max_depth = l.max_depth;
+  limits.max_attributes = l.max_attributes;
+  parser_ = std::make_unique<xml::StreamParser>(*this, limits);
+  pending_.clear();
+  parser_replaced_ = true;
+}
+
+void StreamIn::restart_stream() {
+  new_parser();
+  state_ = State::wait_header;
+}
+
+// --- parser callbacks: queue the event; during negotiation stop after each one ---------
+
+void StreamIn::on_stream_open(xml::Element header) {
+  pending_.push_back({Pending::Kind::open, std::move(header)});
+  parser_->suspend();
+}
+
+void StreamIn::on_stanza(xml::Element stanza) {
+  pending_.push_back({Pending::Kind::element, std::move(stanza)});
+  if (state_ != State::established) parser_->suspend();
+}
+
+void StreamIn::on_stream_close() {
+  pending_.push_back({Pending::Kind::close, {}});
+  parser_->suspend();
+}
+
+// --- reading ----------------------------------------------------------------------------
+
+awaitable<std::size_t> StreamIn::read_some() {
+  if (tls_) co_return co_await stream_.async_read_some(asio::buffer(buffer_), use_awaitable);
+  co_return co_await stream_.next_layer().async_read_some(asio::buffer(buffer_), use_awaitable);
+}
+
+awaitable<void> StreamIn::handshake() {
+  handshaking_ = true;
+  co_await stream_.async_handshake(asio::ssl::stream_base::server, use_awaitable);
+  handshaking_ = false;
+  tls_ = true;
+  spdlog::debug("{}: TLS established ({}, {})", remote_address_, SSL_get_version(native_ssl()),
+                SSL_get_cipher_name(native_ssl()));
+}
+
+awaitable<void> StreamIn::reader() {
+  auto self = shared_from_this();
+  try {
+    if (listener_.tls == config::TlsMode::direct) co_await handshake();
+    new_parser();
+    while (!closing_) {
+      const std::size_t n = co_await read_some();
+      parser_replaced_ = false;
+      auto status = parser_->feed(std::string_view(buffer_.data(), n));
+      for (;;) {
+        co_await process_pending();
+        if (closing_) break;
+        // The stream was restarted (TLS or SASL): the rest of this read belonged to the old
+        // stream and is dropped with the old parser (RFC 6120 §5.4.3.3).
+        if (parser_replaced_) break;
+        if (status == xml::Status::error) {
+          const auto& err = *parser_->error();
+          spdlog::info("{}: bad XML: {}", remote_address_, err.detail);
+          close(to_stream_error(err.kind), err.detail);
+          break;
+        }
+        if (status == xml::Status::suspended) {
+          status = parser_->resume();
+          continue;
+        }
+        break;
+      }
+    }
+  } catch (const boost::system::system_error& e) {
+    if (!closing_) spdlog::debug("{}: connection ended: {}", remote_address_, e.code().message());
+    finish();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: internal error: {}", remote_address_, e.what());
+    close(StreamError::internal_server_error);
+  }
+}
+
+awaitable<void> StreamIn::process_pending() {
+  while (!pending_.empty() && !closing_) {
+    Pending ev = std::move(pending_.front());
+    pending_.pop_front();
+    switch (ev.kind) {
+      case Pending::Kind::open: co_await on_header(ev.element); break;
+      case Pending::Kind::element: co_await dispatch(std::move(ev.element)); break;
+      case Pending::Kind::close:
+        // The peer closed its stream: close ours (RFC 6120 §4.4).
+        closing_ = true;
+        send("</stream:stream>");
+        break;
+    }
+    if (parser_replaced_) co_return;
+  }
+}
+
+std::string StreamIn::header_xml(std::string_view from) const {
+  std::string h = "<?xml version='1.0'?><stream:stream xmlns='";
+  h += content_ns_;
+  h += "' xmlns:stream='http://etherx.jabber.org/streams' id='";
+  h += stream_id_;
+  h += "'";
+  if (!from.empty()) {
+    h += " from='";
+    h += xml::escape_attr(from);
+    h += "'";
+  }
+  h += " version='1.0' xml:lang='en'>";
+  return h;
+}
+
+awaitable<void> StreamIn::on_header(const xml::Element& header) {
+  stream_id_ = sasl::random_id(16);
+  if (header.name() != "stream" || header.ns() != ns::streams) {
+    close(StreamError::invalid_namespace, "the stream element must be stream:stream in http://etherx.jabber.org/streams");
+    co_return;
+  }
+  if (header.attr_or("xmlns") != content_ns_) {
+    close(StreamError::invalid_namespace, "the content namespace must be " + content_ns_);
+    co_return;
+  }
+  const auto version = header.attr_or("version");
+  if (version.empty() || version.front() < '1' || version.front() > '9' ||
+      (version.size() > 1 && version[1] != '.' && !std::isdigit(static_cast<unsigned char>(version[1])))) {
+    close(StreamError::unsupported_version, "XMPP 1.0 streams only (version='1.0')");
+    co_return;
+  }
+  auto to = xmpp::prep_domain(header.attr_or("to"));
+  if (!to || !server_.host(*to)) {
+    close(StreamError::host_unknown, "this server does not serve '" + std::string(header.attr_or("to")) + "'");
+    co_return;
+  }
+  if (!domain_.empty() && *to != domain_) {
+    close(StreamError::host_unknown, "a restarted stream cannot change the domain");
+    co_return;
+  }
+  domain_ = *to;
+
+  std::string out = header_xml(domain_);
+  header_sent_ = true;
+  if (!tls_ && listener_.tls == config::TlsMode::starttls) {
+    state_ = State::wait_starttls;
+  } else if (!authenticated_) {
+    state_ = State::wait_sasl;
+  } else {
+    state_ = State::wait_bind;
+  }
+  xml::Element features("features", std::string(ns::streams));
+  if (state_ == State::wait_starttls) {
+    features.add("starttls", std::string(ns::tls)).add("required");
+  } else {
+    add_features(features);
+  }
+  out += "<stream:features>";
+  for (const auto* child : features.elements()) xml::serialize_to(out, *child, content_ns_);
+  out += "</stream:features>";
+  send(std::move(out));
+}
+
+awaitable<void> StreamIn::dispatch(xml::Element element) {
+  if (state_ == State::wait_header) {
+    close(StreamError::not_well_formed, "expected a stream header");
+    co_return;
+  }
+  if (state_ == State::wait_starttls) {
+    if (element.ns() == ns::tls && element.name() == "starttls") {
+      co_await start_tls();
+    } else if (element.ns() == ns::sasl && element.name() == "auth") {
+      send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>");
+      close(StreamError::policy_violation, "STARTTLS is required before authentication");
+    } else if (xmpp::kind_of(element) != xmpp::Kind::other) {
+      close(StreamError::not_authorized, "negotiate TLS and authenticate first");
+    } else {
+      close(StreamError::policy_violation, "STARTTLS is required on this port");
+    }
+    co_return;
+  }
+  co_await handle_element(std::move(element));
+}
+
+awaitable<void> StreamIn::start_tls() {
+  send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  co_await flush();
+  // Anything the client pipelined after <starttls/> is dropped with the old parser.
+  new_parser();
+  state_ = State::wait_header;
+  try {
+    co_await handshake();
+  } catch (const boost::system::system_error& e) {
+    spdlog::info("{}: TLS handshake failed: {}", remote_address_, e.code().message());
+    finish();
+  }
+}
+
+// --- writing ----------------------------------------------------------------------------
+
+void StreamIn::send(std::string xml) { enqueue(std::make_shared<const std::string>(std::move(xml))); }
+
+void StreamIn::send(const xml::Element& element) { send(xml::serialize(element, content_ns_)); }
+
+void StreamIn::enqueue(std::shared_ptr<const std::string> xml) {
+  if (finished_) return;
+  queued_bytes_ += xml->size();
+  queue_.push_back(std::move(xml));
+  wake_.cancel();
+}
+
+void StreamIn::deliver(std::shared_ptr<const std::string> xml) {
+  if (!worker_.on_this_thread()) {
+    asio::post(worker_.io(), [self = shared_from_this(), xml = std::move(xml)]() mutable {
+      self->deliver(std::move(xml));
+    });
+    return;
+  }
+  if (closing_ || finished_) return;
+  if (queued_bytes_ + xml->size() > server_.config().limits.send_queue_bytes) {
+    spdlog::warn("{}: send queue over {} bytes (client not reading), closing", jid_.str(),
+                 server_.config().limits.send_queue_bytes);
+    close(StreamError::policy_violation, "send queue full");
+    return;
+  }
+  enqueue(std::move(xml));
+}
+
+awaitable<void> StreamIn::flush() {
+  while ((!queue_.empty() || writing_) && !finished_) {
+    boost::system::error_code ec;
+    flushed_.expires_at(asio::steady_timer::time_point::max());
+    co_await flushed_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> StreamIn::writer() {
+  auto self = shared_from_this();
+  std::vector<std::shared_ptr<const std::string>> batch;
+  std::vector<asio::const_buffer> buffers;
+  try {
+    for (;;) {
+      if (queue_.empty()) {
+        flushed_.cancel();
+        if (closing_ || finished_) break;
+        boost::system::error_code ec;
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+        if (finished_) break;
+        continue;
+      }
+      if (handshaking_) {
+        // Nothing may be written while TLS is being negotiated; the reader owns the socket.
+        boost::system::error_code ec;
+        wake_.expires_after(std::chrono::milliseconds(10));
+        co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+        continue;
+      }
+      batch.clear();
+      buffers.clear();
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        buffers.emplace_back(asio::buffer(*batch.back()));
+      }
+      writing_ = true;
+      if (tls_) {
+        co_await asio::async_write(stream_, buffers, use_awaitable);
+      } else {
+        co_await asio::async_write(stream_.next_layer(), buffers, use_awaitable);
+      }
+      writing_ = false;
+      for (const auto& b : batch) queued_bytes_ -= b->size();
+    }
+  } catch (const boost::system::system_error& e) {
+    spdlog::debug("{}: write failed: {}", remote_address_, e.code().message());
+  }
+  writing_ = false;
+  flushed_.cancel();
+  finish();
+}
+
+// --- closing ----------------------------------------------------------------------------
+
+void StreamIn::close_with(StreamError error, std::string text) {
+  asio::post(worker_.io(), [self = shared_from_this(), error, text = std::move(text)] {
+    self->close(error, text);
+  });
+}
+
+void StreamIn::close(StreamError error, std::string_view text) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  if (handshaking_) {
+    finish();
+    return;
+  }
+  spdlog::info("{}{}{}: closing stream: {}{}{}", jid_.empty() ? "" : jid_.str(), jid_.empty() ? "" : " from ",
+               remote_address_, xmpp::name(error), text.empty() ? "" : ": ", text);
+  std::string out;
+  if (!header_sent_) {
+    if (stream_id_.empty()) stream_id_ = sasl::random_id(16);
+    out = header_xml(domain_.empty() ? server_.config().hosts.front().domain : domain_);
+    header_sent_ = true;
+  }
+  out += xmpp::stream_error_xml(error, text);
+  out += "</stream:stream>";
+  send(std::move(out));
+  // A peer that does not read must not keep us waiting for the last bytes.
+  std::weak_ptr<StreamIn> weak = shared_from_this();
+  deadline_.expires_after(kCloseGrace);
+  deadline_.async_wait([weak](const boost::system::error_code& ec) {
+    if (auto s = weak.lock(); s && !ec) s->finish();
+  });
+}
+
+void StreamIn::finish() {
+  if (finished_) return;
+  finished_ = true;
+  closing_ = true;
+  on_closed();
+  boost::system::error_code ec;
+  deadline_.cancel();
+  wake_.cancel();
+  flushed_.cancel();
+  auto& socket = stream_.lowest_layer();
+  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  worker_.untrack(track_id_);
+}
+
+}  // namespace herald::stream
