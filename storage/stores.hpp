@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/net/asio.hpp"
-#include "server/sasl/crypto.hpp"
+#include "server/sasl/credentials.hpp"
 
 namespace herald::storage {
 

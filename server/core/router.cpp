@@ -236,10 +236,15 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
   }
 
   bool exists = false;
+  bool storage_failed = false;
   try {
     exists = co_await account_exists(ev.to);
   } catch (const std::exception& e) {
     spdlog::warn("router: cannot check account {}: {}", ev.to.bare_str(), e.what());
+    storage_failed = true;
+  }
+  if (storage_failed) {
+    // Never a silent loss: the sender learns the message was not delivered.
     co_await bounce(stanza, StanzaError::internal_server_error, "storage unavailable");
     co_return;
   }

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "storage/pg/pool.hpp"
-#include "storage/schema.hpp"
+#include "storage/pg/schema.hpp"
 
 namespace herald::core {
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "storage/pg/account_store.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/stores.hpp"
 
@@ -14,8 +15,9 @@ Worker::Worker(unsigned index, const config::Config& cfg)
     : index_(index),
       io_(1),
       guard_(asio::make_work_guard(io_)),
-      pool_(std::make_unique<storage::pg::Pool>(io_, cfg.database.conninfo, cfg.database.pool_size,
-                                                cfg.database.connect_timeout)),
+      pool_(std::make_unique<storage::pg::Pool>(
+          io_, storage::pg::Pool::Options{cfg.database.conninfo, cfg.database.pool_size,
+                                          cfg.database.connect_timeout, std::chrono::seconds(30)})),
       accounts_(storage::pg::make_account_store(*pool_)) {}
 
 Worker::~Worker() { stop(); }

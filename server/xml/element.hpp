@@ -16,9 +16,9 @@ inline constexpr std::string_view kXmlNamespace = "http://www.w3.org/XML/1998/na
 // Attribute names are qualified strings:
 //   "to"            an attribute in no namespace (the usual case),
 //   "xml:lang"      an attribute in the XML namespace,
-//   "xmlns:p"       a prefixed namespace declaration kept from the wire (the parser
-//                   keeps these so QName-valued content still resolves; the default
-//                   namespace is never an attribute of a stanza: it is ns()),
+//   "xmlns:p"       a prefixed namespace declaration (the parser produces these, and
+//                   "xmlns", only on the stream header; an element's own namespace is
+//                   always ns()),
 //   "{uri}local"    an attribute in any other namespace (Clark notation; '{' cannot
 //                   start an XML name, so this cannot collide). The serializer gives it
 //                   a generated prefix.

@@ -59,6 +59,17 @@ bool split_clark(std::string_view name, Clark& out) {
 
 bool has_attr(const Element& e, std::string_view name) { return e.attr(name) != nullptr; }
 
+// A prefix that an explicit "xmlns:p" attribute of `e` binds to `uri`, or empty.
+std::string_view declared_prefix(const Element& e, std::string_view uri) {
+  constexpr std::string_view kDecl = "xmlns:";
+  for (const auto& [name, value] : e.attrs()) {
+    if (value == uri && name.size() > kDecl.size() && name.starts_with(kDecl)) {
+      return std::string_view(name).substr(kDecl.size());
+    }
+  }
+  return {};
+}
+
 // Writes the generated prefix for the attribute namespace first used by attribute
 // `first_index` of `e`. Deterministic, so every attribute sharing that namespace gets the
 // same prefix without a per-element map; lengthened until it cannot clash with a
@@ -84,6 +95,12 @@ void write_attrs(std::string& out, const Element& e) {
       out += c.local;
     } else if (c.uri.empty()) {
       out += ' ';
+      out += c.local;
+    } else if (std::string_view declared = declared_prefix(e, c.uri); !declared.empty()) {
+      // The element already declares a prefix for this namespace (set by hand).
+      out += ' ';
+      out += declared;
+      out += ':';
       out += c.local;
     } else {
       // Namespaced attribute: rare (the parser produces it only for foreign-namespace

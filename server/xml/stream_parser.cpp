@@ -192,10 +192,12 @@ struct StreamParser::Callbacks {
       }
       QName q = split_name(name);
       Element el{std::string(q.local), std::string(q.uri)};
-      for (auto& [decl, uri] : self.pending_decls_) {
-        // A stanza's default namespace is its ns(); only the header reports it.
-        if (self.depth_ > 0 && decl == "xmlns") continue;
-        el.set_attr(decl, std::move(uri));
+      // Only the header keeps its declarations as attributes (the stream layer checks
+      // them). Inside stanzas, ns() and "{uri}local" attribute names carry all namespace
+      // information, so a stanza compares equal however its sender chose prefixes, and
+      // parse -> serialize -> parse is exact.
+      if (self.depth_ == 0) {
+        for (auto& [decl, uri] : self.pending_decls_) el.set_attr(decl, std::move(uri));
       }
       self.pending_decls_.clear();
       for (const XML_Char** a = atts; *a != nullptr; a += 2) el.set_attr(attr_name(a[0]), a[1]);

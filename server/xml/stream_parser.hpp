@@ -48,9 +48,10 @@ enum class Status { ok, suspended, error };
 //
 // Feed bytes as they come off the socket, split anywhere: the events are the same for
 // every split of the input. The header element carries its namespace declarations as
-// attributes "xmlns" and "xmlns:PREFIX"; a stanza's default namespace is its ns(), and
-// prefixed declarations on stanza elements are kept as "xmlns:PREFIX" attributes. See
-// Element for how attribute names are qualified.
+// attributes "xmlns" and "xmlns:PREFIX". Inside stanzas namespace declarations are not
+// attributes: an element's namespace is its ns() and a namespaced attribute is named
+// "{uri}local" (see Element), so prefixes chosen by the sender do not matter. (Prefixes
+// used inside attribute values or text, QName-style, are therefore not resolvable.)
 //
 // Errors: the first error is recorded in error() and the parser is dead from then on:
 // feed() and resume() return Status::error without calling the handler. Input after the

@@ -35,9 +35,8 @@ awaitable<void> insert_keys(pg::Connection& c, const std::string& domain,
     co_await c.query(
         "INSERT INTO scram_credentials "
         "(domain, username, hash, salt, iterations, stored_key, server_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        {domain, username, column_name(keys.hash), pg::Param::bytea(keys.salt),
-         keys.iterations, pg::Param::bytea(keys.stored_key), pg::Param::bytea(keys.server_key)});
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)", pg::params(domain, username, column_name(keys.hash), pg::Param::bytea(keys.salt),
+         keys.iterations, pg::Param::bytea(keys.stored_key), pg::Param::bytea(keys.server_key)));
   }
 }
 
@@ -52,8 +51,7 @@ class PgAccountStore final : public AccountStore {
         "SELECT c.hash, c.salt, c.iterations, c.stored_key, c.server_key "
         "FROM accounts a LEFT JOIN scram_credentials c "
         "ON c.domain = a.domain AND c.username = a.username "
-        "WHERE a.domain = $1 AND a.username = $2 ORDER BY c.hash",
-        {domain, username});
+        "WHERE a.domain = $1 AND a.username = $2 ORDER BY c.hash", pg::params(domain, username));
     if (rows.rows() == 0) co_return std::nullopt;
     sasl::Credentials credentials;
     for (int r = 0; r < rows.rows(); ++r) {
@@ -69,7 +67,7 @@ class PgAccountStore final : public AccountStore {
 
   awaitable<bool> exists(std::string domain, std::string username) override {
     pg::Result rows = co_await pool_.query(
-        "SELECT 1 FROM accounts WHERE domain = $1 AND username = $2", {domain, username});
+        "SELECT 1 FROM accounts WHERE domain = $1 AND username = $2", pg::params(domain, username));
     co_return rows.rows() > 0;
   }
 
@@ -81,8 +79,7 @@ class PgAccountStore final : public AccountStore {
       // ON CONFLICT instead of catching unique_violation: no error in the server log for
       // an ordinary "already registered".
       pg::Result inserted = co_await c.query(
-          "INSERT INTO accounts (domain, username) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-          {domain, username});
+          "INSERT INTO accounts (domain, username) VALUES ($1, $2) ON CONFLICT DO NOTHING", pg::params(domain, username));
       if (inserted.affected() == 0) co_return;
       co_await insert_keys(c, domain, username, credentials);
       created = true;
@@ -97,11 +94,9 @@ class PgAccountStore final : public AccountStore {
     co_await pg::transaction(*connection, [&](pg::Connection& c) -> awaitable<void> {
       // The row lock keeps a concurrent remove() from interleaving with the rewrite.
       pg::Result account = co_await c.query(
-          "SELECT 1 FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE",
-          {domain, username});
+          "SELECT 1 FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE", pg::params(domain, username));
       if (account.rows() == 0) co_return;
-      co_await c.query("DELETE FROM scram_credentials WHERE domain = $1 AND username = $2",
-                       {domain, username});
+      co_await c.query("DELETE FROM scram_credentials WHERE domain = $1 AND username = $2", pg::params(domain, username));
       co_await insert_keys(c, domain, username, credentials);
       found = true;
     });
@@ -111,7 +106,7 @@ class PgAccountStore final : public AccountStore {
   awaitable<bool> remove(std::string domain, std::string username) override {
     // scram_credentials (and later every per-account table) go by ON DELETE CASCADE.
     pg::Result deleted = co_await pool_.query(
-        "DELETE FROM accounts WHERE domain = $1 AND username = $2", {domain, username});
+        "DELETE FROM accounts WHERE domain = $1 AND username = $2", pg::params(domain, username));
     co_return deleted.affected() > 0;
   }
 
@@ -140,7 +135,7 @@ class PgAccountStore final : public AccountStore {
 
 }  // namespace
 
-std::unique_ptr<AccountStore> make_account_store(pg::Pool& pool) {
+std::unique_ptr<AccountStore> pg::make_account_store(pg::Pool& pool) {
   return std::make_unique<PgAccountStore>(pool);
 }
 

@@ -7,9 +7,9 @@
 #include "storage/pg/pool.hpp"
 #include "storage/stores.hpp"
 
-namespace herald::storage {
+namespace herald::storage::pg {
 
 // The store borrows the pool: the pool must outlive it.
-std::unique_ptr<AccountStore> make_account_store(pg::Pool& pool);
+std::unique_ptr<AccountStore> make_account_store(Pool& pool);
 
-}  // namespace herald::storage
+}  // namespace herald::storage::pg

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 #include "server/net/asio.hpp"
@@ -56,6 +57,17 @@ struct Param {
     return p;
   }
 };
+
+// The parameter list for query(): pg::params(domain, username, Param::bytea(salt)).
+// Preferred over a braced list at the call site: GCC 12 miscompiles (rejects) braced
+// initializer lists of class type inside co_await expressions.
+template <class... Args>
+std::vector<Param> params(Args&&... args) {
+  std::vector<Param> list;
+  list.reserve(sizeof...(args));
+  (list.emplace_back(std::forward<Args>(args)), ...);
+  return list;
+}
 
 class Connection {
  public:

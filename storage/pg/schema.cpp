@@ -63,7 +63,7 @@ awaitable<std::vector<Migration>> migrate(pg::Pool& pool, std::span<const Migrat
   check_known(known);
   pg::Pool::Lease connection = co_await pool.acquire();
   co_await pg::transaction(*connection, [](pg::Connection& c) -> awaitable<void> {
-    co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)", {migration_lock});
+    co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)", pg::params(migration_lock));
     co_await c.query(create_schema_table);
   });
 
@@ -72,7 +72,7 @@ awaitable<std::vector<Migration>> migrate(pg::Pool& pool, std::span<const Migrat
     bool applied_now = false;
     // Re-read under the lock each time: another migrator may have gone first.
     co_await pg::transaction(*connection, [&](pg::Connection& c) -> awaitable<void> {
-      co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)", {migration_lock});
+      co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)", pg::params(migration_lock));
       std::vector<AppliedMigration> applied = co_await read_applied(c);
       SchemaStatus status = compare(known, applied);
       for (const MigrationStatus& m : status.migrations) {
@@ -88,8 +88,7 @@ awaitable<std::vector<Migration>> migrate(pg::Pool& pool, std::span<const Migrat
       } catch (const pg::QueryError& e) {
         throw pg::QueryError("migration " + label(migration) + " failed: " + e.what(), e.sqlstate);
       }
-      co_await c.query("INSERT INTO herald_schema (version, name, checksum) VALUES ($1, $2, $3)",
-                       {migration.version, migration.name, migration.checksum});
+      co_await c.query("INSERT INTO herald_schema (version, name, checksum) VALUES ($1, $2, $3)", pg::params(migration.version, migration.name, migration.checksum));
       applied_now = true;
     });
     if (applied_now) done.push_back(migration);

@@ -14,14 +14,7 @@ import pytest
 
 import harness
 
-# Accounts created on every module server. carol's password is not ASCII.
-USERS = {
-    "alice@localhost": "alice-secret",
-    "bob@localhost": "bob-secret",
-    "carol@localhost": "p\u00e4ssw\u00f6rd-carol",
-    "dave@localhost": "dave-secret",
-    "erin@example.test": "erin-secret",
-}
+USERS = harness.USERS
 
 
 def _require_environment():

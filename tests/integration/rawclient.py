@@ -204,10 +204,19 @@ class Scram:
 
 class Client:
     def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, direct_tls=False,
-                 server_hostname="localhost", source_address=None, tls_context=None):
+                 server_hostname="localhost", source_address=None, tls_context=None,
+                 rcvbuf=None):
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=source_address)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout,
+                                                 source_address=source_address)
+        else:   # a small receive window, set before connecting (slow-reader tests)
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            if source_address:
+                self.sock.bind(source_address)
+            self.sock.connect((host, port))
         self.tls = False
         self.peer_cert = None
         self.jid = None
@@ -229,6 +238,7 @@ class Client:
         self.depth = 0
         self.root = None
         self.header = None
+        self.header_tag = None
         self.stream_ended = False
 
     def wrap_tls(self, server_hostname, ctx=None):
@@ -251,6 +261,9 @@ class Client:
             self.parser.feed(data)
             events = list(self.parser.read_events())
         except ET.ParseError as e:
+            if self.stream_ended:   # bytes after the end of the document: not ours to judge
+                self.transcript.append(f"-- data after the end of the stream ignored: {e}")
+                return
             raise AssertionError(f"server sent malformed XML ({e}):\n{self.dump()}")
         for event, elem in events:
             if event == "start":
@@ -266,6 +279,10 @@ class Client:
                     self.pending.append(elem)
                     self.root.remove(elem)
                 elif self.depth == 0:
+                    if elem.tag != q(NS_STREAM, "stream"):
+                        # a lone element instead of a stream (e.g. <stream:error/> without
+                        # an opening <stream:stream>): queue it so tests can say so
+                        self.pending.append(elem)
                     self.stream_ended = True
 
     def _read(self, deadline):
@@ -293,6 +310,14 @@ class Client:
             return True
         self._feed(data)
         return True
+
+    def drain(self):
+        """Reads whatever has arrived, without waiting, and discards it."""
+        while self._read(time.monotonic() + 0.001):
+            self.pending.clear()
+            if self.eof:
+                break
+        self.pending.clear()
 
     def dump(self):
         return "\n".join(self.transcript[-40:])
@@ -375,6 +400,9 @@ class Client:
         except StreamClosed:
             raise AssertionError(f"stream closed without a stream error "
                                  f"(expected {sorted(accepted)}):\n{self.dump()}") from None
+        assert self.header_tag == q(NS_STREAM, "stream"), (
+            f"stream error without an opening <stream:stream> from the server "
+            f"(RFC 6120 4.9.1.2):\n{self.dump()}")
         names = [c.tag.split("}", 1)[1] for c in err if c.tag.startswith("{" + NS_STREAM_ERR)
                  and not c.tag.endswith("}text")]
         assert len(names) == 1, f"stream error without exactly one condition: {show(err)}"
@@ -524,10 +552,11 @@ def connect_tls(port, domain="localhost", timeout=DEFAULT_TIMEOUT, **kw):
 
 
 def login(port, user, password, domain="localhost", resource=None, mechanism="PLAIN",
-          direct_tls=False, presence=False, timeout=DEFAULT_TIMEOUT, source_address=None):
+          direct_tls=False, presence=False, timeout=DEFAULT_TIMEOUT, source_address=None,
+          rcvbuf=None):
     """A fully negotiated session: TLS, SASL, restart, bind (and initial presence)."""
     c = Client(port, timeout=timeout, direct_tls=direct_tls, server_hostname=domain,
-               source_address=source_address)
+               source_address=source_address, rcvbuf=rcvbuf)
     c.open_stream(to=domain)
     if not direct_tls:
         c.starttls(server_hostname=domain)

@@ -90,6 +90,9 @@ TEST_CASE("serializer: namespaces") {
     Element clash("x", "urn:a");
     clash.set_attr("xmlns:h0", "urn:taken").set_attr("{urn:q}a", "1");
     CHECK(serialize(clash, "urn:a") == "<x xmlns:h0='urn:taken' xmlns:h1='urn:q' h1:a='1'/>");
+    Element declared("x", "urn:a");
+    declared.set_attr("xmlns:q", "urn:q").set_attr("{urn:q}a", "1");
+    CHECK(serialize(declared, "urn:a") == "<x xmlns:q='urn:q' q:a='1'/>");
   }
 }
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "server/xml/serializer.hpp"
@@ -94,8 +95,8 @@ TEST_CASE("stream parser: realistic stream parsed whole") {
   CHECK(item.ns() == "urn:example:p");
   CHECK(item.attr_or("{urn:example:q}attr") == "a'b");
   CHECK(item.attr_or("plain") == "x\ty");
-  CHECK(item.attr_or("xmlns:p") == "urn:example:p");
-  CHECK(item.attr_or("xmlns:q") == "urn:example:q");
+  // Declarations inside a stanza are not attributes: names and ns() carry the meaning.
+  CHECK(item.attrs().size() == 2);
   REQUIRE(item.nodes().size() == 4);
   CHECK(item.nodes()[0].name() == "sub");
   CHECK(item.nodes()[0].ns() == "urn:example:p");
@@ -184,7 +185,7 @@ TEST_CASE("stream parser: restricted XML") {
     expect_restricted(h + "<message><?foo bar?></message>", 1);
   }
   SUBCASE("the XML declaration itself is allowed") {
-    Outcome o = feed_whole("<?xml version='1.0' encoding='utf-8'?>" + h + "<message/>");
+    Outcome o = feed_whole("<?xml version='1.0' encoding='utf-8'?>" + h.substr(h.find("<stream")) + "<message/>");
     CHECK_FALSE(o.error.has_value());
     CHECK(o.events.size() == 2);
   }

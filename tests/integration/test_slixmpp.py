@@ -1,0 +1,83 @@
+"""slixmpp 1.8.3, a real third-party client, logs in and chats.
+
+slixmpp 1.8.3 implements SCRAM-*-PLUS with 'tls-unique' only (util/sasl/mechanisms.py:
+gs2_cbind_flag = b'p=tls-unique'); Herald binds to 'tls-server-end-point', and
+tls-unique does not exist in TLS 1.3. So -PLUS is tested with the raw client
+(test_sasl.py), not here. See slixclient.py for the channel-binding flag.
+"""
+import asyncio
+
+import pytest
+
+import slixclient as sx
+from harness import USERS
+
+
+@pytest.mark.parametrize("jid,mechanism,direct_tls", [
+    ("alice@localhost", "SCRAM-SHA-1", False),
+    ("alice@localhost", "SCRAM-SHA-256", False),
+    ("alice@localhost", "PLAIN", False),
+    ("alice@localhost", "SCRAM-SHA-256", True),
+    ("alice@localhost", "PLAIN", True),
+    ("carol@localhost", "SCRAM-SHA-256", False),    # non-ASCII password
+    ("carol@localhost", "PLAIN", True),
+    ("erin@example.test", "SCRAM-SHA-1", False),    # second virtual host
+    ("erin@example.test", "SCRAM-SHA-256", True),
+])
+def test_slixmpp_logs_in(server, jid, mechanism, direct_tls):
+    port = server.tls_port if direct_tls else server.port
+
+    async def scenario():
+        s = sx.connect(jid, USERS[jid], port, mechanism, direct_tls=direct_tls,
+                       resource="slix")
+        assert await s.started == "session"
+        assert s.mechanism == mechanism
+        assert str(s.jid) == f"{jid}/slix"
+    sx.run(scenario)
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+def test_slixmpp_wrong_password_is_not_authorized(server, mechanism):
+    async def scenario():
+        s = sx.connect("alice@localhost", "not-the-password", server.port, mechanism)
+        result = await s.started
+        assert result.startswith("failed_auth"), result
+        assert s.auth_failure == "not-authorized"
+    sx.run(scenario)
+
+
+def test_slixmpp_two_users_exchange_messages(server):
+    async def scenario():
+        alice = sx.connect("alice@localhost", USERS["alice@localhost"], server.port,
+                           "SCRAM-SHA-256", resource="desk")
+        bob = sx.connect("bob@localhost", USERS["bob@localhost"], server.tls_port,
+                         "SCRAM-SHA-1", direct_tls=True, resource="phone")
+        assert await alice.started == "session"
+        assert await bob.started == "session"
+
+        async def receive(session, body):
+            while True:
+                m = await asyncio.wait_for(session.messages.get(), 5)
+                if m["body"] == body:
+                    return m
+
+        # full JIDs, both ways
+        alice.client.send_message(mto=bob.jid, mbody="hello bob", mtype="chat")
+        m = await receive(bob, "hello bob")
+        assert m["from"] == alice.jid
+        assert m["type"] == "chat"
+        bob.client.send_message(mto=alice.jid, mbody="hello alice", mtype="chat")
+        m = await receive(alice, "hello alice")
+        assert m["from"] == bob.jid
+
+        # bare JIDs, once both are available
+        alice.client.send_presence()
+        bob.client.send_presence()
+        await asyncio.sleep(0.2)
+        alice.client.send_message(mto="bob@localhost", mbody="to your bare jid", mtype="chat")
+        m = await receive(bob, "to your bare jid")
+        assert m["from"] == alice.jid
+        bob.client.send_message(mto="alice@localhost", mbody="and to yours", mtype="chat")
+        m = await receive(alice, "and to yours")
+        assert m["from"] == bob.jid
+    sx.run(scenario)
