@@ -36,10 +36,11 @@ void C2sSession::add_features(xml::Element& features) {
     offered_ = sasl::offered_mechanisms(connection_info_, server_.config().auth.mechanisms);
     auto& mechs = features.add("mechanisms", std::string(ns::sasl));
     for (const auto& m : offered_) mechs.add("mechanism").add_text(m);
-    if (!connection_info_.channel_bindings.empty()) {
-      // XEP-0440: which channel-binding types the -PLUS mechanisms accept here.
+    // XEP-0440: which channel-binding types the -PLUS mechanisms accept here. SCRAM's
+    // downgrade protection (XEP-0474) hashes exactly this list.
+    if (auto types = sasl::channel_binding_types(connection_info_, offered_); !types.empty()) {
       auto& cb = features.add("sasl-channel-binding", std::string(ns::sasl_cb));
-      for (const auto& b : connection_info_.channel_bindings) cb.add("channel-binding").set_attr("type", b.type);
+      for (auto& t : types) cb.add("channel-binding").set_attr("type", std::move(t));
     }
     return;
   }
@@ -97,23 +98,19 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
 
 // --- SASL (RFC 6120 §6) ---------------------------------------------------------------
 
-void C2sSession::sasl_failure(sasl::Condition condition, std::string_view text) {
+// `log_text` goes to the log only: telling the client why (unknown user, bad proof...)
+// would leak what SCRAM is careful to hide.
+void C2sSession::sasl_failure(sasl::Condition condition, std::string_view log_text) {
   std::string out = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><";
   out += sasl::condition_name(condition);
-  out += "/>";
-  if (!text.empty()) {
-    out += "<text xml:lang='en'>";
-    out += xml::escape_text(text);
-    out += "</text>";
-  }
-  out += "</failure>";
+  out += "/></failure>";
   send(std::move(out));
   mechanism_.reset();
   if (condition == sasl::Condition::aborted) return;
   server_.throttle().record_failure(remote_address_);
   ++auth_failures_;
   spdlog::info("{}: authentication failed ({}){}{}", remote_address_, sasl::condition_name(condition),
-               text.empty() ? "" : ": ", text);
+               log_text.empty() ? "" : ": ", log_text);
   if (auth_failures_ >= server_.config().auth.max_attempts_per_connection) {
     close(StreamError::policy_violation, "too many failed authentication attempts");
   }
@@ -152,7 +149,9 @@ awaitable<void> C2sSession::handle_sasl(const xml::Element& element) {
     co_return;
   }
   const auto mech_name = element.attr_or("mechanism");
-  mechanism_ = sasl::create_mechanism(mech_name, connection_info_, offered_);
+  sasl::MechanismOptions options;
+  options.unknown_user_iterations = server_.config().auth.scram_iterations;
+  mechanism_ = sasl::create_mechanism(mech_name, connection_info_, offered_, options);
   if (!mechanism_) {
     sasl_failure(sasl::Condition::invalid_mechanism, "mechanism '" + std::string(mech_name) + "' is not offered");
     co_return;
@@ -183,7 +182,12 @@ awaitable<void> C2sSession::run_mechanism(sasl::Step step) {
       co_return;
     }
     if (finished_or_closing()) co_return;
-    step = mechanism_->provide(creds);
+    try {
+      step = mechanism_->provide(creds);
+    } catch (const std::exception& e) {
+      spdlog::error("SASL: {}", e.what());
+      step = sasl::Step::failure(sasl::Condition::temporary_auth_failure, e.what());
+    }
   }
   switch (step.kind) {
     case sasl::Step::Kind::challenge:

@@ -26,7 +26,7 @@ class C2sSession final : public stream::StreamIn {
 
   awaitable<void> handle_sasl(const xml::Element& element);
   awaitable<void> run_mechanism(sasl::Step step);
-  void sasl_failure(sasl::Condition condition, std::string_view text = {});
+  void sasl_failure(sasl::Condition condition, std::string_view log_text = {});
   awaitable<void> handle_bind(const xml::Element& iq);
   void send_iq_error(const xml::Element& iq, xmpp::StanzaError error, std::string_view text = {});
 

@@ -45,7 +45,8 @@ std::string_view condition_name(Condition);  // "not-authorized", ...
 struct Step {
   enum class Kind { challenge, success, failure, lookup } kind = Kind::failure;
   std::string data;       // challenge payload, or additional data with success (raw bytes,
-                          // caller base64-encodes; empty success data is sent as "=")
+                          // caller base64-encodes). Empty success data (PLAIN) means no
+                          // additional data: send an empty <success/>.
   Condition condition{};  // failure
   std::string text;       // failure detail for LOGS ONLY: never send it to the peer
   std::string username;   // lookup: the prepared localpart whose credentials are needed

@@ -86,7 +86,7 @@ void write_attrs(std::string& out, const Element& e) {
     const auto& [name, value] = attrs[i];
     Clark c;
     if (!split_clark(name, c)) {
-      if (name == "xmlns") continue;  // the default namespace comes from ns() only
+      if (name == "xmlns") continue;                       // the default namespace comes from ns() only
       if (!name.empty() && name.front() == '{') continue;  // malformed Clark name: unwritable
       out += ' ';
       out += name;

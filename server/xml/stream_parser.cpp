@@ -58,7 +58,8 @@ std::string attr_name(const char* expat_name) {
 }
 
 bool is_xml_space(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
 }
 
 bool iequals_ascii(std::string_view a, std::string_view b) {
@@ -122,7 +123,8 @@ struct StreamParser::Callbacks {
     self.in_callback_ = false;
   }
 
-  static void on_xml_decl(void* ud, const XML_Char* /*version*/, const XML_Char* encoding, int /*standalone*/) {
+  static void on_xml_decl(void* ud, const XML_Char* /*version*/, const XML_Char* encoding,
+                          int /*standalone*/) {
     // The parser was created with UTF-8 forced, which makes Expat ignore the declared
     // encoding; RFC 6120 section 11.6 wants the peer told instead.
     guarded(ud, [&](StreamParser& self) {
@@ -153,7 +155,8 @@ struct StreamParser::Callbacks {
     XML_FreeContentModel(self->parser_, model);  // ownership passes to the handler
     restricted(ud, "element declaration");
   }
-  static void on_attlist_decl(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+  static void on_attlist_decl(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, const XML_Char*,
+                              int) {
     restricted(ud, "attribute list declaration");
   }
   static void on_notation_decl(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, const XML_Char*) {
@@ -257,7 +260,22 @@ struct StreamParser::Callbacks {
         self.stack_.back()->add_text(std::string(text));
       } else if (self.depth_ == 1) {
         if (!is_xml_space(text)) {
-          self.fail(ErrorKind::not_well_formed, "character data between stanzas" + self.position());
+          // Report where the offending character is, not where Expat's text run began:
+          // the run's start depends on how the input was chunked, the character's does not.
+          auto line = XML_GetCurrentLineNumber(self.parser_);
+          auto column = XML_GetCurrentColumnNumber(self.parser_);
+          for (char c : text) {
+            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+            if (c == '\n') {
+              ++line;
+              column = 0;
+            } else {
+              ++column;
+            }
+          }
+          self.fail(ErrorKind::not_well_formed, "character data between stanzas (line " +
+                                                    std::to_string(line) + ", column " +
+                                                    std::to_string(column) + ")");
           return;
         }
         // Keepalive whitespace starts no stanza; don't let it count against the next one.
@@ -360,9 +378,9 @@ Status StreamParser::run(std::string_view bytes) {
     // units that complete inside this piece move unit_start_ on for the next piece.
     std::size_t n = std::min({bytes.size(), allowance(), kMaxPiece});
     if (n == 0) {
-      fail(ErrorKind::policy_violation,
-           std::string(depth_ == 0 ? "stream header" : "stanza") + " larger than " +
-               std::to_string(limits_.max_stanza_bytes) + " bytes");
+      fail(ErrorKind::policy_violation, std::string(depth_ == 0 ? "stream header" : "stanza") +
+                                            " larger than " + std::to_string(limits_.max_stanza_bytes) +
+                                            " bytes");
       return Status::error;
     }
     void* buf = XML_GetBuffer(parser_, static_cast<int>(n));

@@ -79,9 +79,9 @@ class StreamParser {
   StreamParser(StreamParser&&) = delete;
   StreamParser& operator=(StreamParser&&) = delete;
 
-  Status feed(std::string_view bytes);  // parse bytes as they arrive from the socket
-  Status resume();                      // continue a suspended parse of the last chunk
-  void suspend();                       // ONLY from inside a handler callback: stop after this event
+  Status feed(std::string_view bytes);    // parse bytes as they arrive from the socket
+  Status resume();                        // continue a suspended parse of the last chunk
+  void suspend();                         // ONLY from inside a handler callback: stop after this event
   void set_limits(const Limits& limits);  // e.g. raise the stanza limit after authentication
   const std::optional<Error>& error() const { return error_; }  // set once
 
@@ -119,10 +119,10 @@ class StreamParser {
   std::uint64_t unit_start_ = 0;
 
   bool in_callback_ = false;
-  bool expat_suspended_ = false;   // Expat needs XML_ResumeParser before more input
-  bool suspend_requested_ = false; // a handler asked to stop during this parse call
-  bool deferred_close_ = false;    // stream end seen while suspending (self-closing header)
-  std::string kept_;               // unparsed rest of the chunk while suspended
+  bool expat_suspended_ = false;    // Expat needs XML_ResumeParser before more input
+  bool suspend_requested_ = false;  // a handler asked to stop during this parse call
+  bool deferred_close_ = false;     // stream end seen while suspending (self-closing header)
+  std::string kept_;                // unparsed rest of the chunk while suspended
   std::exception_ptr handler_exception_;
 };
 

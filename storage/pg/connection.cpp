@@ -125,14 +125,8 @@ void Connection::bind_socket() {
 
 awaitable<Connection::Ready> Connection::wait(bool read, bool write, bool with_deadline) {
   check_alive();
-  // Asio's epoll reactor is edge-triggered and its waits never try the descriptor first,
-  // so readiness that already exists (libpq left bytes in the kernel buffer because its
-  // own buffer filled) would not wake us. Look before waiting.
-  pollfd pfd{PQsocket(conn_), static_cast<short>((read ? POLLIN : 0) | (write ? POLLOUT : 0)), 0};
-  if (::poll(&pfd, 1, 0) > 0) {
-    if (read && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) co_return Ready::read;
-    if (write && (pfd.revents & (POLLOUT | POLLHUP | POLLERR))) co_return Ready::write;
-  }
+  // Asio's waits re-arm the descriptor (EPOLL_CTL_MOD), so readiness that already exists,
+  // e.g. bytes libpq left in the kernel buffer, completes them at once.
   if (with_deadline && deadline_.expiry() <= asio::steady_timer::clock_type::now()) {
     co_return Ready::timeout;
   }

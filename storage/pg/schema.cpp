@@ -77,7 +77,7 @@ awaitable<std::vector<Migration>> migrate(pg::Pool& pool, std::span<const Migrat
       SchemaStatus status = compare(known, applied);
       for (const MigrationStatus& m : status.migrations) {
         if (m.state == MigrationState::checksum_mismatch || m.state == MigrationState::unknown) {
-          throw Error("not migrating: " + evaluate(status, {}).message);
+          throw SchemaRefused("not migrating: " + evaluate(status, {}).message);
         }
       }
       for (const AppliedMigration& row : applied) {

@@ -12,6 +12,12 @@
 
 namespace herald::storage {
 
+// migrate() will not touch this database: a migration's checksum differs or the
+// database is newer than this build. what() says which, and what to do.
+struct SchemaRefused : Error {
+  using Error::Error;
+};
+
 // What the database has applied compared to `known` (by default, this build's
 // migrations). Read-only: an empty database reads as version 0 and is not touched.
 awaitable<SchemaStatus> schema_status(pg::Pool& pool);
@@ -25,7 +31,7 @@ awaitable<SchemaCheck> check_schema(pg::Pool& pool, std::string config_path);
 // Applies every pending migration in version order, each in its own transaction together
 // with its herald_schema row, under an advisory lock so concurrent migrators queue
 // instead of racing. Returns the migrations it applied (empty when already current).
-// Refuses (storage::Error, nothing applied) if an applied migration's checksum differs
+// Refuses (SchemaRefused, nothing applied) if an applied migration's checksum differs
 // or the database has versions this build does not know. A failing migration is rolled
 // back whole; the ones before it stay applied.
 awaitable<std::vector<Migration>> migrate(pg::Pool& pool);

@@ -9,12 +9,23 @@ make_server   function: a factory for extra servers the test controls itself
 When a test fails, the server log lines written while it ran are attached to the report.
 """
 import os
+import signal
 
 import pytest
 
 import harness
 
 USERS = harness.USERS
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # tools/test stops the suite with SIGTERM (Ctrl-C, CI timeout): unwind like Ctrl-C so
+    # that fixtures stop their servers (they would also get SIGTERM when we die).
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _require_environment():

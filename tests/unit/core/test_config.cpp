@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "server/core/config/config.hpp"
 
 namespace fs = std::filesystem;
@@ -62,9 +64,10 @@ TEST_CASE("a minimal configuration gets every default") {
 
 TEST_CASE("every section and key is read") {
   TempDir dir;
-  auto cfg = parse(kMinimal + R"(
+  auto cfg = parse(R"(
 log_level = "debug"
 workers = 3
+)" + kMinimal + R"(
 [limits]
 max_stanza_size = 100000
 max_stanza_size_unauthenticated = 4096
@@ -100,11 +103,11 @@ tls = "starttls"
 TEST_CASE("errors name the offending key or file") {
   TempDir dir;
   const auto& d = dir.path;
-  CHECK(error_of(kMinimal + "bogus = 1\n", d).find("'bogus'") != std::string::npos);
+  CHECK(error_of("bogus = 1\n" + kMinimal, d).find("'bogus'") != std::string::npos);
   CHECK(error_of(kMinimal + "[limits]\nmax_stanza_sise = 1\n", d).find("'limits.max_stanza_sise'") != std::string::npos);
-  CHECK(error_of(kMinimal + "workers = \"two\"\n", d).find("'workers'") != std::string::npos);
-  CHECK(error_of(kMinimal + "workers = -1\n", d).find("'workers'") != std::string::npos);
-  CHECK(error_of(kMinimal + "log_level = \"loud\"\n", d).find("'log_level'") != std::string::npos);
+  CHECK(error_of("workers = \"two\"\n" + kMinimal, d).find("'workers'") != std::string::npos);
+  CHECK(error_of("workers = -1\n" + kMinimal, d).find("'workers'") != std::string::npos);
+  CHECK(error_of("log_level = \"loud\"\n" + kMinimal, d).find("'log_level'") != std::string::npos);
   CHECK(error_of(kMinimal + "[[listener]]\nport = 70000\n", d).find("'listener[0].port'") != std::string::npos);
   CHECK(error_of(kMinimal + "[[listener]]\ntls = \"maybe\"\n", d).find("'listener[0].tls'") != std::string::npos);
   CHECK(error_of(kMinimal + "[auth]\nmechanisms = [\"DIGEST-MD5\"]\n", d).find("'auth.mechanisms'") != std::string::npos);

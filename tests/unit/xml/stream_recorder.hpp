@@ -4,6 +4,7 @@
 // feed a stream whole, split at one offset, or byte by byte.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,17 +48,18 @@ class Recorder : public StreamHandler {
 
 struct Outcome {
   std::vector<Event> events;
-  Status status = Status::ok;   // status of the last feed
+  Status status = Status::ok;  // status of the last feed
   std::optional<Error> error;
-  std::size_t failed_at = 0;    // bytes fed (including the failing chunk) when an error appeared
+  std::size_t failed_at = 0;  // bytes fed (including the failing chunk) when an error appeared
   friend bool operator==(const Outcome& a, const Outcome& b) {
     return a.events == b.events && a.status == b.status && a.error.has_value() == b.error.has_value() &&
-           (!a.error || (a.error->kind == b.error->kind));
+           (!a.error || (a.error->kind == b.error->kind && a.error->detail == b.error->detail));
   }
 };
 
 // Feeds `input` in the given chunk sizes (the last chunk takes the rest).
-inline Outcome feed_chunks(std::string_view input, const std::vector<std::size_t>& sizes, Limits limits = {}) {
+inline Outcome feed_chunks(std::string_view input, const std::vector<std::size_t>& sizes,
+                           Limits limits = {}) {
   Recorder rec;
   StreamParser parser(rec, limits);
   rec.parser = &parser;
@@ -78,7 +80,9 @@ inline Outcome feed_chunks(std::string_view input, const std::vector<std::size_t
   return out;
 }
 
-inline Outcome feed_whole(std::string_view input, Limits limits = {}) { return feed_chunks(input, {}, limits); }
+inline Outcome feed_whole(std::string_view input, Limits limits = {}) {
+  return feed_chunks(input, {}, limits);
+}
 
 inline Outcome feed_split(std::string_view input, std::size_t at, Limits limits = {}) {
   return feed_chunks(input, {at}, limits);

@@ -44,7 +44,8 @@ TEST_CASE("serializer: escaping") {
 
   Element m("message", "jabber:client");
   m.set_attr("to", "o'neil&co<\">").add("body").add_text("1 < 2 && 3 > 2");
-  CHECK(serialize(m) == "<message to='o&apos;neil&amp;co&lt;&quot;&gt;'><body>1 &lt; 2 &amp;&amp; 3 &gt; 2</body></message>");
+  CHECK(serialize(m) ==
+        "<message to='o&apos;neil&amp;co&lt;&quot;&gt;'><body>1 &lt; 2 &amp;&amp; 3 &gt; 2</body></message>");
 }
 
 TEST_CASE("serializer: namespaces") {
@@ -59,7 +60,8 @@ TEST_CASE("serializer: namespaces") {
   }
   SUBCASE("xmlns on the root when the parent namespace differs") {
     CHECK(serialize(iq, "jabber:server") ==
-          "<iq xmlns='jabber:client' type='result' id='1'><query xmlns='jabber:iq:roster'><item jid='a@b'/></query></iq>");
+          "<iq xmlns='jabber:client' type='result' id='1'><query xmlns='jabber:iq:roster'><item "
+          "jid='a@b'/></query></iq>");
   }
   SUBCASE("a child in no namespace undeclares the default") {
     Element e("x", "urn:a");
@@ -83,10 +85,14 @@ TEST_CASE("serializer: namespaces") {
   }
   SUBCASE("attributes in other namespaces get a generated prefix") {
     Element e("x", "urn:a");
-    e.set_attr("{urn:q}one", "1").set_attr("plain", "p").set_attr("{urn:q}two", "2").set_attr("{urn:r}three", "3");
+    e.set_attr("{urn:q}one", "1")
+        .set_attr("plain", "p")
+        .set_attr("{urn:q}two", "2")
+        .set_attr("{urn:r}three", "3");
     e.set_attr("{http://www.w3.org/XML/1998/namespace}space", "preserve");
     CHECK(serialize(e, "urn:a") ==
-          "<x xmlns:h0='urn:q' h0:one='1' plain='p' h0:two='2' xmlns:h3='urn:r' h3:three='3' xml:space='preserve'/>");
+          "<x xmlns:h0='urn:q' h0:one='1' plain='p' h0:two='2' xmlns:h3='urn:r' h3:three='3' "
+          "xml:space='preserve'/>");
     Element clash("x", "urn:a");
     clash.set_attr("xmlns:h0", "urn:taken").set_attr("{urn:q}a", "1");
     CHECK(serialize(clash, "urn:a") == "<x xmlns:h0='urn:taken' xmlns:h1='urn:q' h1:a='1'/>");

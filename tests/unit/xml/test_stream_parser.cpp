@@ -65,7 +65,8 @@ TEST_CASE("stream parser: realistic stream parsed whole") {
   CHECK(features.ns() == kStreamsNs);
   CHECK(features.attrs().empty());  // the prefix was declared on the header, not here
   REQUIRE(features.child("starttls", "urn:ietf:params:xml:ns:xmpp-tls") != nullptr);
-  CHECK(features.child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")->child("required", "urn:ietf:params:xml:ns:xmpp-tls") != nullptr);
+  CHECK(features.child("starttls", "urn:ietf:params:xml:ns:xmpp-tls")
+            ->child("required", "urn:ietf:params:xml:ns:xmpp-tls") != nullptr);
 
   const Element& msg = whole.events[2].element;
   CHECK(msg.name() == "message");
@@ -73,7 +74,8 @@ TEST_CASE("stream parser: realistic stream parsed whole") {
   CHECK(msg.attr("xmlns") == nullptr);  // default namespace of a stanza is its ns()
   CHECK(msg.attr_or("xml:lang") == "fr");
   CHECK(msg.child_text("body", "jabber:client") ==
-        "Wherefore art thou, Romeo? & <tag> \"q\" 'a' \xE2\x98\xBA A \xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+        "Wherefore art thou, Romeo? & <tag> \"q\" 'a' \xE2\x98\xBA A \xC3\xA9t\xC3\xA9 \xE2\x82\xAC "
+        "\xF0\x9F\x98\x80");
   CHECK(msg.child_text("thread", "jabber:client") == "t1");
   CHECK(msg.child("x", "jabber:x:oob")->child_text("url", "jabber:x:oob") == "http://a/?b=1&c=2");
   // CRLF normalized to LF; text fragments merged into one node.
@@ -131,14 +133,63 @@ TEST_CASE("stream parser: every split gives the same events") {
     }
   }
   SUBCASE("errors are also split-independent") {
-    const std::string bad = std::string(kC2sHeader) + "<message><body>a\xC3\x28</body></message>";
-    const Outcome bad_whole = feed_whole(bad);
-    REQUIRE(bad_whole.error.has_value());
-    for (std::size_t at = 0; at <= bad.size(); ++at) {
-      CAPTURE(at);
-      REQUIRE(same_events(feed_split(bad, at), bad_whole));
+    Limits small;
+    small.max_stanza_bytes = 300;
+    const std::string h(kC2sHeader);
+    for (const std::string& bad : {
+             h + "<message><body>a\xC3\x28</body></message>",
+             h + "<message/><message><!-- c --></message>",
+             h + "<message/> text <message/>",
+             h + "<message><body>&undefined;</body></message>",
+             h + "<message><body>" + std::string(400, 'a') + "</body></message>",
+             h + "<message/></stream:stream><message/>",
+         }) {
+      CAPTURE(bad);
+      const Outcome bad_whole = feed_whole(bad, small);
+      REQUIRE(bad_whole.error.has_value());
+      for (std::size_t at = 0; at <= bad.size(); ++at) {
+        CAPTURE(at);
+        REQUIRE(same_events(feed_split(bad, at, small), bad_whole));
+      }
+      REQUIRE(same_events(feed_bytewise(bad, small), bad_whole));
     }
   }
+}
+
+TEST_CASE("stream parser: mutated streams (fuzz) behave the same however they are split") {
+  // Random corruptions of a valid stream: whatever the outcome, it must not depend on
+  // how the bytes were chunked, and nothing may crash or leak (run under sanitizers).
+  std::mt19937 rng(7);
+  const std::string alphabet = "<>/&;'\"=: ![]-?x\xC3\xA9\x80\xFF\x00\n";
+  Limits limits;
+  limits.max_stanza_bytes = 400;
+  limits.max_depth = 4;
+  limits.max_attributes = 6;
+  int errors = 0;
+  for (int round = 0; round < 400; ++round) {
+    std::string input = kRealistic;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < edits; ++k) {
+      std::size_t pos = rng() % input.size();
+      char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0: input[pos] = c; break;
+        case 1: input.insert(pos, 1, c); break;
+        default: input.erase(pos, 1); break;
+      }
+    }
+    CAPTURE(input);
+    const Outcome whole = feed_whole(input, limits);
+    if (whole.error) ++errors;
+    REQUIRE(same_events(feed_bytewise(input, limits), whole));
+    std::vector<std::size_t> sizes;
+    for (std::size_t total = 0; total < input.size();) {
+      sizes.push_back(1 + rng() % 64);
+      total += sizes.back();
+    }
+    REQUIRE(same_events(feed_chunks(input, sizes, limits), whole));
+  }
+  CHECK(errors > 100);  // the corruptions did reach the error paths
 }
 
 TEST_CASE("stream parser: events are delivered as soon as their last byte arrives") {
@@ -173,19 +224,28 @@ TEST_CASE("stream parser: restricted XML") {
     expect_restricted("<?xml version='1.0'?><!DOCTYPE stream:stream>" + h, 0);
     expect_restricted("<!DOCTYPE stream SYSTEM 'http://example.com/x.dtd'>" + h, 0);
   }
-  SUBCASE("internal subset") { expect_restricted("<!DOCTYPE s [<!ELEMENT s ANY><!ATTLIST s a CDATA #IMPLIED>]>" + h, 0); }
+  SUBCASE("internal subset") {
+    expect_restricted("<!DOCTYPE s [<!ELEMENT s ANY><!ATTLIST s a CDATA #IMPLIED>]>" + h, 0);
+  }
   SUBCASE("entity declaration") { expect_restricted("<!DOCTYPE s [<!ENTITY e 'boom'>]><s>&e;</s>", 0); }
-  SUBCASE("comment before the header (depth 0)") { expect_restricted("<?xml version='1.0'?><!-- hi -->" + h, 0); }
-  SUBCASE("comment between stanzas (depth 1)") { expect_restricted(h + "<message/><!-- hi --><message/>", 2); }
+  SUBCASE("comment before the header (depth 0)") {
+    expect_restricted("<?xml version='1.0'?><!-- hi -->" + h, 0);
+  }
+  SUBCASE("comment between stanzas (depth 1)") {
+    expect_restricted(h + "<message/><!-- hi --><message/>", 2);
+  }
   SUBCASE("comment inside a stanza (depth 2)") { expect_restricted(h + "<message><!-- hi --></message>", 1); }
-  SUBCASE("comment deep inside a stanza") { expect_restricted(h + "<message><body><!-- hi --></body></message>", 1); }
+  SUBCASE("comment deep inside a stanza") {
+    expect_restricted(h + "<message><body><!-- hi --></body></message>", 1);
+  }
   SUBCASE("processing instruction") {
     expect_restricted("<?xml version='1.0'?><?xml-stylesheet href='a'?>" + h, 0);
     expect_restricted(h + "<?foo bar?>", 1);
     expect_restricted(h + "<message><?foo bar?></message>", 1);
   }
   SUBCASE("the XML declaration itself is allowed") {
-    Outcome o = feed_whole("<?xml version='1.0' encoding='utf-8'?>" + h.substr(h.find("<stream")) + "<message/>");
+    Outcome o =
+        feed_whole("<?xml version='1.0' encoding='utf-8'?>" + h.substr(h.find("<stream")) + "<message/>");
     CHECK_FALSE(o.error.has_value());
     CHECK(o.events.size() == 2);
   }
@@ -283,7 +343,8 @@ TEST_CASE("stream parser: stanza size limit") {
 
   SUBCASE("many small stanzas in one chunk are not mistaken for one big one") {
     std::string many = h;
-    for (int i = 0; i < 500; ++i) many += "<message id='" + std::to_string(i) + "'><body>hi</body></message> ";
+    for (int i = 0; i < 500; ++i)
+      many += "<message id='" + std::to_string(i) + "'><body>hi</body></message> ";
     Outcome o = feed_whole(many, limits);
     CHECK_FALSE(o.error.has_value());
     CHECK(o.events.size() == 501);
@@ -302,8 +363,9 @@ TEST_CASE("stream parser: stanza size limit") {
   }
 
   SUBCASE("the stream header is limited too") {
-    std::string header = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" +
-                         std::string(5000, 'x') + "'>";
+    std::string header =
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" +
+        std::string(5000, 'x') + "'>";
     Outcome o = feed_whole(header, limits);
     REQUIRE(o.error.has_value());
     CHECK(o.error->kind == ErrorKind::policy_violation);
@@ -363,7 +425,8 @@ TEST_CASE("stream parser: depth and attribute limits") {
     CHECK(bad.error->kind == ErrorKind::policy_violation);
   }
   SUBCASE("the header is subject to the attribute limit") {
-    Outcome bad = feed_whole(std::string(kC2sHeader).replace(kC2sHeader.size() - 1, 1, " a='1' b='2' c='3'>"), limits);
+    Outcome bad =
+        feed_whole(std::string(kC2sHeader).replace(kC2sHeader.size() - 1, 1, " a='1' b='2' c='3'>"), limits);
     REQUIRE(bad.error.has_value());
     CHECK(bad.error->kind == ErrorKind::policy_violation);
     CHECK(bad.events.empty());
@@ -391,10 +454,14 @@ TEST_CASE("stream parser: malformed input") {
     expect(h + "<message><body>\xFF</body></message>", ErrorKind::not_well_formed, 1);
   }
   SUBCASE("non-UTF-8 encoding declaration") {
-    expect("<?xml version='1.0' encoding='ISO-8859-1'?>" + h.substr(h.find("<stream")), ErrorKind::unsupported_encoding, 0);
-    expect("<?xml version='1.0' encoding='UTF-16'?>" + h.substr(h.find("<stream")), ErrorKind::unsupported_encoding, 0);
+    expect("<?xml version='1.0' encoding='ISO-8859-1'?>" + h.substr(h.find("<stream")),
+           ErrorKind::unsupported_encoding, 0);
+    expect("<?xml version='1.0' encoding='UTF-16'?>" + h.substr(h.find("<stream")),
+           ErrorKind::unsupported_encoding, 0);
   }
-  SUBCASE("mismatched tags") { expect(h + "<message><body></message></body>", ErrorKind::not_well_formed, 1); }
+  SUBCASE("mismatched tags") {
+    expect(h + "<message><body></message></body>", ErrorKind::not_well_formed, 1);
+  }
   SUBCASE("unbound prefix") { expect(h + "<foo:message/>", ErrorKind::not_well_formed, 1); }
   SUBCASE("duplicate attribute") { expect(h + "<message to='a' to='b'/>", ErrorKind::not_well_formed, 1); }
   SUBCASE("character data between stanzas") {
@@ -505,7 +572,8 @@ TEST_CASE("stream parser: suspend and resume") {
       rec.parser = &parser;
       rec.after_event = suspend_on_starttls;
       int suspensions = 0;
-      for (std::string_view piece : {std::string_view(input).substr(0, at), std::string_view(input).substr(at)}) {
+      for (std::string_view piece :
+           {std::string_view(input).substr(0, at), std::string_view(input).substr(at)}) {
         Status st = parser.feed(piece);
         while (st == Status::suspended) {
           ++suspensions;
@@ -550,7 +618,8 @@ TEST_CASE("stream parser: suspend and resume") {
     rec.after_event = [](StreamParser& p, const Event& e) {
       if (e.kind == Event::Kind::open) p.suspend();
     };
-    CHECK(parser.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>") ==
+    CHECK(parser.feed(
+              "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>") ==
           Status::suspended);
     CHECK(rec.events.size() == 1);
     CHECK(parser.resume() == Status::ok);

@@ -1,0 +1,58 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "storage/pg/connection.hpp"
+#include "storage/pg/result.hpp"
+
+using herald::storage::pg::decode_bytea;
+
+TEST_CASE("bytea: hex format") {
+  CHECK(decode_bytea("\\x") == std::string());
+  CHECK(decode_bytea("\\x00ff10") == std::string("\x00\xff\x10", 3));
+  CHECK(decode_bytea("\\xDEADbeef") == std::string("\xde\xad\xbe\xef"));
+  CHECK(decode_bytea("\\x00 01\n02") == std::string("\x00\x01\x02", 3));
+  CHECK_FALSE(decode_bytea("\\x0").has_value());      // odd digit count
+  CHECK_FALSE(decode_bytea("\\x0g").has_value());     // not hex
+  CHECK_FALSE(decode_bytea("\\x0 0").has_value());    // space inside a pair
+}
+
+TEST_CASE("bytea: escape format") {
+  CHECK(decode_bytea("") == std::string());
+  CHECK(decode_bytea("abc") == std::string("abc"));
+  CHECK(decode_bytea("a\\\\b") == std::string("a\\b"));
+  CHECK(decode_bytea("\\000\\377x") == std::string("\x00\xffx", 3));
+  CHECK_FALSE(decode_bytea("\\400").has_value());     // above 255
+  CHECK_FALSE(decode_bytea("\\08").has_value());      // not octal
+  CHECK_FALSE(decode_bytea("trailing\\").has_value());
+  CHECK_FALSE(decode_bytea("\\12").has_value());      // truncated
+}
+
+TEST_CASE("bytea: every byte value survives the hex format") {
+  std::string all, hex = "\\x";
+  static const char digits[] = "0123456789abcdef";
+  for (int b = 0; b < 256; ++b) {
+    all += static_cast<char>(b);
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  CHECK(decode_bytea(hex) == all);
+}
+
+TEST_CASE("params: text, integers, bytea and NULL") {
+  using herald::storage::pg::Param;
+  auto list = herald::storage::pg::params("text", std::string("str"), std::string_view("view"), 42,
+                                          std::uint32_t{4096}, std::int64_t{-7},
+                                          Param::bytea(std::string("\0\1", 2)), Param::null());
+  REQUIRE(list.size() == 8);
+  CHECK(*list[0].value == "text");
+  CHECK(*list[1].value == "str");
+  CHECK(*list[2].value == "view");
+  CHECK(*list[3].value == "42");
+  CHECK(*list[4].value == "4096");
+  CHECK(*list[5].value == "-7");
+  CHECK(list[6].binary);
+  CHECK(*list[6].value == std::string("\0\1", 2));
+  CHECK_FALSE(list[0].binary);
+  CHECK_FALSE(list[7].value.has_value());
+}
