@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include <unistd.h>
+
 #include "storage/pg/pool.hpp"
 #include "storage/pg/schema.hpp"
 
@@ -86,10 +88,8 @@ bool Server::open_listeners() {
 
 awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, config::Listener listener) {
   for (;;) {
-    // Round-robin across workers: the accepted socket belongs to the worker's io_context.
-    Worker& w = *workers_[next_worker_++ % workers_.size()];
     boost::system::error_code ec;
-    auto socket = co_await acceptor.async_accept(w.io(), asio::redirect_error(use_awaitable, ec));
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || shutting_down_) co_return;
       spdlog::warn("accept on port {}: {}", listener.port, ec.message());
@@ -98,7 +98,24 @@ awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, config::L
       co_await t.async_wait(use_awaitable);
       continue;
     }
-    asio::post(w.io(), [this, &w, s = std::move(socket), listener]() mutable {
+    // Round-robin across all listeners' connections, chosen once the connection exists:
+    // the descriptor moves to a socket owned by the worker's io_context.
+    Worker& w = *workers_[next_worker_++ % workers_.size()];
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    const int fd = ::dup(socket.native_handle());
+    socket.close(ec);
+    if (fd < 0) {
+      spdlog::warn("accept on port {}: dup failed", listener.port);
+      continue;
+    }
+    asio::post(w.io(), [this, &w, fd, protocol, listener]() {
+      boost::system::error_code assign_ec;
+      asio::ip::tcp::socket s(w.io());
+      s.assign(protocol, fd, assign_ec);
+      if (assign_ec) {
+        ::close(fd);
+        return;
+      }
       on_connection_(*this, w, std::move(s), listener);
     });
   }

@@ -94,6 +94,22 @@ std::vector<sasl::ChannelBinding> channel_bindings(SSL* ssl) {
       out.push_back({"tls-exporter", std::string(reinterpret_cast<char*>(buf), sizeof buf)});
     }
   }
+  // tls-unique (RFC 5929 §3): the first Finished message of the handshake. Defined only up
+  // to TLS 1.2, and safe there only with extended master secret (RFC 7627), so it is
+  // advertised only then. On TLS 1.3 it is accepted, not advertised, as the value OpenSSL-
+  // based clients that ignore XEP-0440 compute (the client's Finished; slixmpp does this):
+  // still unique to this connection, since the Finished MAC covers the whole handshake.
+  {
+    unsigned char finished[EVP_MAX_MD_SIZE];
+    std::size_t len = 0;
+    const bool tls13 = SSL_version(ssl) >= TLS1_3_VERSION;
+    const bool first_is_client = tls13 || !SSL_session_reused(ssl);  // resumed 1.2: server's comes first
+    len = first_is_client ? SSL_get_peer_finished(ssl, finished, sizeof finished)
+                          : SSL_get_finished(ssl, finished, sizeof finished);
+    if (len > 0 && (tls13 || SSL_get_extms_support(ssl) == 1)) {
+      out.push_back({"tls-unique", std::string(reinterpret_cast<char*>(finished), len), !tls13});
+    }
+  }
   // tls-server-end-point: hash of our certificate with its signature hash, SHA-256 for
   // MD5/SHA-1 (RFC 5929 §4.1).
   if (X509* cert = SSL_get_certificate(ssl)) {

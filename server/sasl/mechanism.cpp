@@ -100,7 +100,7 @@ std::vector<std::string> offered_mechanisms(const ConnectionInfo& info,
 std::vector<std::string> channel_binding_types(const ConnectionInfo& info) {
   std::vector<std::string> out;
   for (const auto& cb : info.channel_bindings) {
-    if (!cb.type.empty() && !contains(out, cb.type)) out.push_back(cb.type);
+    if (cb.advertised && !cb.type.empty() && !contains(out, cb.type)) out.push_back(cb.type);
   }
   return out;
 }

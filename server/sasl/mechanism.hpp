@@ -18,6 +18,9 @@ namespace herald::sasl {
 struct ChannelBinding {
   std::string type;  // "tls-exporter" (RFC 9266) or "tls-server-end-point" (RFC 5929)
   std::string data;  // raw channel binding data for this connection
+  // Listed in XEP-0440 (and so in XEP-0474's hash). A binding accepted only for
+  // compatibility with clients that ignore XEP-0440 is not advertised.
+  bool advertised = true;
 };
 
 struct ConnectionInfo {

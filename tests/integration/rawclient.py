@@ -264,7 +264,12 @@ class Client:
             if self.stream_ended:   # bytes after the end of the document: not ours to judge
                 self.transcript.append(f"-- data after the end of the stream ignored: {e}")
                 return
-            raise AssertionError(f"server sent malformed XML ({e}):\n{self.dump()}")
+            if self.header is None:
+                raise AssertionError(
+                    f"server sent data before opening its stream ({e}); every stream, "
+                    f"restarted ones included, starts with <stream:stream> (RFC 6120 4.2, "
+                    f"4.3.3, 4.9.1.2):\n{self.dump()}") from None
+            raise AssertionError(f"server sent malformed XML ({e}):\n{self.dump()}") from None
         for event, elem in events:
             if event == "start":
                 self.depth += 1
@@ -510,6 +515,19 @@ class Client:
         return self.wait_for(lambda e: e.tag == q(NS_CLIENT, "iq") and e.get("id") == id,
                              timeout, what=f"an answer to iq {id}")
 
+    def sync(self, domain=None):
+        """A ping round trip to the server: everything sent before it has been processed
+        by this session's worker when the pong arrives."""
+        domain = domain or (self.jid.split("@")[-1].split("/")[0] if self.jid else "localhost")
+        answer = self.iq("get", "<ping xmlns='urn:xmpp:ping'/>", to=domain)
+        assert answer.get("type") == "result", f"ping failed: {show(answer)}"
+
+    def send_presence(self, payload=""):
+        """Initial presence, then a sync so that the server has made us available
+        before the caller goes on."""
+        self.send(f"<presence>{payload}</presence>" if payload else "<presence/>")
+        self.sync()
+
     def message(self, to, body, type_="chat", id=None, extra="", from_=None):
         id = id or new_id("m")
         attrs = f" from={quoteattr(from_)}" if from_ else ""
@@ -572,5 +590,5 @@ def login(port, user, password, domain="localhost", resource=None, mechanism="PL
     c.jid = answer.findtext(f"{q(NS_BIND, 'bind')}/{q(NS_BIND, 'jid')}")
     assert c.jid, f"bind result without a JID: {show(answer)}"
     if presence:
-        c.send("<presence/>")
+        c.send_presence()
     return c

@@ -51,6 +51,7 @@ def connect(jid, password, port, mechanism, direct_tls=False, resource=None):
     loop = asyncio.get_running_loop()
     full = f"{jid}/{resource}" if resource else jid
     client = slixmpp.ClientXMPP(full, password, sasl_mech=mechanism)
+    client.register_plugin("xep_0199")   # ping, used to synchronise with the server
     _clients.append(client)
     session = Session(client)
     session.started = loop.create_future()

@@ -73,7 +73,9 @@ def test_slixmpp_two_users_exchange_messages(server):
         # bare JIDs, once both are available
         alice.client.send_presence()
         bob.client.send_presence()
-        await asyncio.sleep(0.2)
+        # a ping answered after the presence: the server has processed it
+        await alice.client["xep_0199"].ping("localhost", timeout=5)
+        await bob.client["xep_0199"].ping("localhost", timeout=5)
         alice.client.send_message(mto="bob@localhost", mbody="to your bare jid", mtype="chat")
         m = await receive(bob, "to your bare jid")
         assert m["from"] == alice.jid

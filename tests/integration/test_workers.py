@@ -52,3 +52,19 @@ def test_many_sessions_spread_over_workers(server):
         s.expect_nothing(0.1, ignore=lambda e: e.tag.endswith("presence"))
     for s in sessions + [sender]:
         s.close()
+
+
+def test_consecutive_connections_alternate_across_listeners(server):
+    """Round-robin is over connections, whichever listener accepted them: any two
+    consecutive connections land on different workers."""
+    mark = server.log_size()
+    pattern = [False, True, False, False, True, True, False, True]   # direct TLS?
+    sessions = [login(server, "dave@localhost", resource=f"alt{i}", direct_tls=d)
+                for i, d in enumerate(pattern)]
+    workers = [bound_worker(server, s.jid, mark) for s in sessions]
+    for i in range(1, len(workers)):
+        assert workers[i] != workers[i - 1], (
+            f"connections {i - 1} and {i} both on worker {workers[i]}; "
+            f"workers in order: {workers} (direct TLS: {pattern})")
+    for s in sessions:
+        s.close()
