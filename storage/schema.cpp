@@ -25,9 +25,8 @@ std::optional<std::string> validate(std::span<const Migration> list) {
       return "migration " + label(m) + " is empty";
     }
     bool hex = m.checksum.size() == 64 &&
-               std::all_of(m.checksum.begin(), m.checksum.end(), [](char c) {
-                 return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-               });
+               std::all_of(m.checksum.begin(), m.checksum.end(),
+                           [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
     if (!hex) return "migration " + label(m) + " has a malformed checksum";
   }
   return std::nullopt;
@@ -44,9 +43,9 @@ std::string_view to_string(MigrationState state) {
 }
 
 std::size_t SchemaStatus::count(MigrationState state) const {
-  return static_cast<std::size_t>(std::count_if(
-      migrations.begin(), migrations.end(),
-      [state](const MigrationStatus& m) { return m.state == state; }));
+  return static_cast<std::size_t>(
+      std::count_if(migrations.begin(), migrations.end(),
+                    [state](const MigrationStatus& m) { return m.state == state; }));
 }
 
 SchemaStatus compare(std::span<const Migration> known, std::span<const AppliedMigration> applied) {

@@ -51,8 +51,9 @@ bool Server::check_schema() {
   io.run();
   io.restart();
   if (!failure.empty()) {
-    spdlog::critical("cannot use the database ({}): {}. Check [database] conninfo in {} and that PostgreSQL is running.",
-                     config_.database.conninfo, failure, config_.path.string());
+    // The conninfo may hold a password: name the setting, not its value.
+    spdlog::critical("cannot use the database: {}. Check [database] conninfo in {} and that PostgreSQL is running.",
+                     failure, config_.path.string());
     return false;
   }
   if (!result->ok) {

@@ -77,6 +77,7 @@ void StreamIn::start() {
 }
 
 void StreamIn::new_parser() {
+  header_sent_ = false;  // a new stream: our next output must be a new header
   const auto& l = server_.config().limits;
   xml::Limits limits;
   limits.max_stanza_bytes = authenticated_ ? l.max_stanza_size : l.max_stanza_size_unauthenticated;

@@ -35,8 +35,10 @@ awaitable<void> insert_keys(pg::Connection& c, const std::string& domain,
     co_await c.query(
         "INSERT INTO scram_credentials "
         "(domain, username, hash, salt, iterations, stored_key, server_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)", pg::params(domain, username, column_name(keys.hash), pg::Param::bytea(keys.salt),
-         keys.iterations, pg::Param::bytea(keys.stored_key), pg::Param::bytea(keys.server_key)));
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        pg::params(domain, username, column_name(keys.hash), pg::Param::bytea(keys.salt),
+                   keys.iterations, pg::Param::bytea(keys.stored_key),
+                   pg::Param::bytea(keys.server_key)));
   }
 }
 
@@ -51,7 +53,8 @@ class PgAccountStore final : public AccountStore {
         "SELECT c.hash, c.salt, c.iterations, c.stored_key, c.server_key "
         "FROM accounts a LEFT JOIN scram_credentials c "
         "ON c.domain = a.domain AND c.username = a.username "
-        "WHERE a.domain = $1 AND a.username = $2 ORDER BY c.hash", pg::params(domain, username));
+        "WHERE a.domain = $1 AND a.username = $2 ORDER BY c.hash",
+        pg::params(domain, username));
     if (rows.rows() == 0) co_return std::nullopt;
     sasl::Credentials credentials;
     for (int r = 0; r < rows.rows(); ++r) {
@@ -79,7 +82,8 @@ class PgAccountStore final : public AccountStore {
       // ON CONFLICT instead of catching unique_violation: no error in the server log for
       // an ordinary "already registered".
       pg::Result inserted = co_await c.query(
-          "INSERT INTO accounts (domain, username) VALUES ($1, $2) ON CONFLICT DO NOTHING", pg::params(domain, username));
+          "INSERT INTO accounts (domain, username) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+          pg::params(domain, username));
       if (inserted.affected() == 0) co_return;
       co_await insert_keys(c, domain, username, credentials);
       created = true;
@@ -93,10 +97,12 @@ class PgAccountStore final : public AccountStore {
     pg::Pool::Lease connection = co_await pool_.acquire();
     co_await pg::transaction(*connection, [&](pg::Connection& c) -> awaitable<void> {
       // The row lock keeps a concurrent remove() from interleaving with the rewrite.
-      pg::Result account = co_await c.query(
-          "SELECT 1 FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE", pg::params(domain, username));
+      pg::Result account =
+          co_await c.query("SELECT 1 FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE",
+                           pg::params(domain, username));
       if (account.rows() == 0) co_return;
-      co_await c.query("DELETE FROM scram_credentials WHERE domain = $1 AND username = $2", pg::params(domain, username));
+      co_await c.query("DELETE FROM scram_credentials WHERE domain = $1 AND username = $2",
+                       pg::params(domain, username));
       co_await insert_keys(c, domain, username, credentials);
       found = true;
     });

@@ -100,7 +100,11 @@ void Connection::bind_socket() {
   int fd = PQsocket(conn_);
   if (fd < 0) fail("PostgreSQL connection has no socket: ");
   struct stat st {};
-  if (::fstat(fd, &st) != 0) fail("cannot inspect the PostgreSQL socket: ");
+  if (::fstat(fd, &st) != 0) {
+    std::string reason = std::strerror(errno);
+    close();
+    throw Error("cannot inspect the PostgreSQL socket: " + reason);
+  }
   if (socket_ && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) return;
 
   socket_.reset();
@@ -143,8 +147,8 @@ awaitable<Connection::Ready> Connection::wait(bool read, bool write, bool with_d
     if (write) socket_->async_wait(asio::posix::stream_descriptor::wait_write, on(Ready::write));
     if (with_deadline) deadline_.async_wait(on(Ready::timeout));
   };
-  Ready ready = co_await asio::async_initiate<decltype(use_awaitable), void(Ready)>(
-      initiation, use_awaitable);
+  Ready ready = co_await asio::async_initiate<decltype(use_awaitable), void(Ready)>(initiation,
+                                                                                    use_awaitable);
   // The other waits are still queued; cancelling completes them into the spent WaitOp.
   boost::system::error_code ignored;
   if (socket_) socket_->cancel(ignored);
@@ -168,8 +172,8 @@ awaitable<void> Connection::connect() {
   while (polling != PGRES_POLLING_OK) {
     if (polling == PGRES_POLLING_FAILED) fail("cannot connect to PostgreSQL: ");
     bind_socket();
-    Ready ready = co_await wait(polling == PGRES_POLLING_READING,
-                                polling == PGRES_POLLING_WRITING, /*with_deadline=*/true);
+    Ready ready = co_await wait(polling == PGRES_POLLING_READING, polling == PGRES_POLLING_WRITING,
+                                /*with_deadline=*/true);
     if (ready == Ready::timeout) {
       close();
       throw Error("cannot connect to PostgreSQL: no answer within " +
@@ -228,9 +232,7 @@ awaitable<Result> Connection::collect() {
         // Herald never issues COPY; there is no way back to idle without driving it.
         close();
         throw Error("unexpected COPY from PostgreSQL");
-      default:
-        last = std::move(result);
-        break;
+      default: last = std::move(result); break;
     }
   }
   if (PQstatus(conn_) == CONNECTION_BAD) {

@@ -6,6 +6,8 @@
 // statement at a time (the Pool hands it to one coroutine at a time).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -13,7 +15,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <utility>
 #include <vector>
 

@@ -75,8 +75,8 @@ Pool::Pool(asio::io_context& io, Options options)
     : state_(std::make_shared<State>(io, std::move(options))) {
   std::size_t n = std::max<std::size_t>(1, state_->options.size);
   for (std::size_t i = 0; i < n; ++i) {
-    state_->connections.push_back(std::make_unique<Connection>(
-        io, state_->options.conninfo, state_->options.connect_timeout));
+    state_->connections.push_back(std::make_unique<Connection>(io, state_->options.conninfo,
+                                                               state_->options.connect_timeout));
     state_->free_slots.push_back(n - 1 - i);  // slot 0 on top: reuse warm connections first
   }
 }

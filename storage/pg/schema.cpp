@@ -19,8 +19,7 @@ CREATE TABLE IF NOT EXISTS herald_schema (
 
 awaitable<std::vector<AppliedMigration>> read_applied(pg::Connection& connection) {
   std::vector<AppliedMigration> applied;
-  pg::Result exists = co_await connection.query(
-      "SELECT to_regclass('herald_schema') IS NOT NULL");
+  pg::Result exists = co_await connection.query("SELECT to_regclass('herald_schema') IS NOT NULL");
   if (exists.text(0, 0) != "t") co_return applied;  // never migrated: version 0
   pg::Result rows = co_await connection.query(
       "SELECT version, name, checksum, "
@@ -34,7 +33,8 @@ awaitable<std::vector<AppliedMigration>> read_applied(pg::Connection& connection
 }
 
 void check_known(std::span<const Migration> known) {
-  if (auto problem = validate(known)) throw Error("this build's migrations are broken: " + *problem);
+  if (auto problem = validate(known))
+    throw Error("this build's migrations are broken: " + *problem);
 }
 
 }  // namespace
@@ -88,7 +88,8 @@ awaitable<std::vector<Migration>> migrate(pg::Pool& pool, std::span<const Migrat
       } catch (const pg::QueryError& e) {
         throw pg::QueryError("migration " + label(migration) + " failed: " + e.what(), e.sqlstate);
       }
-      co_await c.query("INSERT INTO herald_schema (version, name, checksum) VALUES ($1, $2, $3)", pg::params(migration.version, migration.name, migration.checksum));
+      co_await c.query("INSERT INTO herald_schema (version, name, checksum) VALUES ($1, $2, $3)",
+                       pg::params(migration.version, migration.name, migration.checksum));
       applied_now = true;
     });
     if (applied_now) done.push_back(migration);

@@ -9,13 +9,16 @@ beyond what is stated:
   * DNS: slixmpp resolves the JID's domain even when given an address; here
     get_dns_records is replaced so that it connects to 127.0.0.1:port, and the
     JID's domain is still used for SNI and the stream header.
-  * Channel binding: slixmpp 1.8.3 only knows 'tls-unique', which is undefined for
-    TLS 1.3 (RFC 9266). With its default credentials it would therefore send the GS2
-    flag "y" ("I support channel binding, I think you don't") for non-PLUS SCRAM,
-    and a server that offers SCRAM-*-PLUS must reject that as a downgrade (RFC 5802
-    section 6). The helper hides the channel-binding data from the mechanism so that
-    slixmpp sends "n" (no channel binding), as a client without any supported channel
-    binding type should. The downgrade check itself is tested with the raw client.
+  * Channel binding: slixmpp 1.8.3 knows only 'tls-unique' (for -PLUS it sends
+    p=tls-unique with what OpenSSL reports as the first Finished message, also on
+    TLS 1.3, where Herald accepts it without advertising it). For SCRAM without -PLUS it
+    sends the GS2 flag "y" ("I support channel binding but think you don't") whenever
+    it has that data, and a server that offers SCRAM-*-PLUS must reject "y" as a
+    downgrade (RFC 5802 section 6). So when a test restricts slixmpp to a non-PLUS
+    SCRAM mechanism, the helper hides the channel-binding data from it and slixmpp sends
+    "n" (no channel binding), as a client without channel binding does. connect(...,
+    mechanism=None) leaves slixmpp entirely alone (it then picks SCRAM-SHA-512-PLUS).
+    The downgrade check itself is tested with the raw client (test_sasl.py).
 """
 import asyncio
 import logging
@@ -50,7 +53,7 @@ def connect(jid, password, port, mechanism, direct_tls=False, resource=None):
     """Creates a ClientXMPP and starts connecting; await session.started."""
     loop = asyncio.get_running_loop()
     full = f"{jid}/{resource}" if resource else jid
-    client = slixmpp.ClientXMPP(full, password, sasl_mech=mechanism)
+    client = slixmpp.ClientXMPP(full, password, sasl_mech=mechanism)  # None: slixmpp picks
     client.register_plugin("xep_0199")   # ping, used to synchronise with the server
     _clients.append(client)
     session = Session(client)
@@ -65,14 +68,15 @@ def connect(jid, password, port, mechanism, direct_tls=False, resource=None):
         return [(domain, "127.0.0.1", port)]
     client.get_dns_records = local_dns
 
-    mechanisms = client["feature_mechanisms"]
-    default_credentials = mechanisms._default_credentials
+    if mechanism and mechanism.startswith("SCRAM-") and not mechanism.endswith("-PLUS"):
+        mechanisms = client["feature_mechanisms"]
+        default_credentials = mechanisms._default_credentials
 
-    def credentials_without_cb(required, optional):
-        creds = default_credentials(required, optional)
-        creds.pop("channel_binding", None)
-        return creds
-    mechanisms.sasl_callback = credentials_without_cb
+        def credentials_without_cb(required, optional):
+            creds = default_credentials(required, optional)
+            creds.pop("channel_binding", None)
+            return creds
+        mechanisms.sasl_callback = credentials_without_cb
 
     def finish(result):
         if not session.started.done():

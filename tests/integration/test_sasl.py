@@ -103,8 +103,16 @@ def test_gs2_y_flag_while_plus_offered_fails(server, secured):
 
 def test_unsupported_channel_binding_type_fails(server, secured):
     res = secured.auth_scram("SCRAM-SHA-256-PLUS", "alice", USERS["alice@localhost"],
+                             gs2="p=tls-herald-nonsense,,", cb_data=b"\1" * 12)
+    assert not is_success(res), "accepted an unknown channel-binding type"
+    failure_condition(res)
+
+
+def test_tls_unique_with_wrong_data_fails(server, secured):
+    """tls-unique (accepted for clients like slixmpp) still has to match the connection."""
+    res = secured.auth_scram("SCRAM-SHA-256-PLUS", "alice", USERS["alice@localhost"],
                              gs2="p=tls-unique,,", cb_data=b"\1" * 12)
-    assert not is_success(res), "accepted an unsupported channel-binding type"
+    assert not is_success(res), "accepted tls-unique data of another connection"
     failure_condition(res)
 
 

@@ -1,11 +1,10 @@
 // heraldctl: Herald's admin tool. Migrates the database schema and manages accounts,
 // using the server's own configuration file and storage code, so what it writes is
 // exactly what the server reads.
+#include <fmt/core.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <cstdlib>
 #include <exception>
@@ -150,18 +149,19 @@ void restore_echo_and_reraise(int sig) {
 
 std::string prompt_without_echo(const char* prompt) {
   std::cerr << prompt << std::flush;
-  if (tcgetattr(STDIN_FILENO, &saved_termios) != 0) throw Failure("cannot read the terminal's settings");
+  if (tcgetattr(STDIN_FILENO, &saved_termios) != 0)
+    throw Failure("cannot read the terminal's settings");
   struct termios quiet = saved_termios;
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   quiet.c_lflag |= ECHONL;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP}) signal(sig, restore_echo_and_reraise);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, restore_echo_and_reraise);
   echo_off = 1;
   tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   std::string line;
   bool got = static_cast<bool>(std::getline(std::cin, line));
   tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios);
   echo_off = 0;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP}) signal(sig, SIG_DFL);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, SIG_DFL);
   if (!got) throw Failure("no password given; nothing changed");
   return line;
 }
@@ -175,14 +175,16 @@ std::string read_password() {
     }
   } else {
     if (!std::getline(std::cin, password) && password.empty()) {
-      throw Failure("no password on standard input: give it as one line, e.g. "
-                    "printf '%s\\n' \"$PASSWORD\" | heraldctl ...; nothing changed");
+      throw Failure(
+          "no password on standard input: give it as one line, e.g. "
+          "printf '%s\\n' \"$PASSWORD\" | heraldctl ...; nothing changed");
     }
     if (!password.empty() && password.back() == '\r') password.pop_back();
   }
   if (!sasl::prepare_password(password)) {
-    throw Failure("password rejected: it must not be empty and may not contain control "
-                  "characters (RFC 8265 OpaqueString); nothing changed");
+    throw Failure(
+        "password rejected: it must not be empty and may not contain control "
+        "characters (RFC 8265 OpaqueString); nothing changed");
   }
   return password;
 }
@@ -237,11 +239,12 @@ xmpp::Jid parse_account_jid(const std::string& text) {
   auto jid = xmpp::Jid::parse(text);
   if (!jid) throw UsageError(fmt::format("'{}' is not a valid JID", text));
   if (jid->local().empty()) {
-    throw UsageError(fmt::format("'{}' has no user part: give an account JID such as user@{}",
-                                 text, jid->domain()));
+    throw UsageError(fmt::format("'{}' has no user part: give an account JID such as user@{}", text,
+                                 jid->domain()));
   }
   if (!jid->is_bare()) {
-    throw UsageError(fmt::format("'{}' has a resource: give the bare JID {}", text, jid->bare_str()));
+    throw UsageError(
+        fmt::format("'{}' has a resource: give the bare JID {}", text, jid->bare_str()));
   }
   return *jid;
 }
@@ -250,9 +253,10 @@ Account served_account(const xmpp::Jid& jid, const config::Config& cfg) {
   if (!cfg.find_host(jid.domain())) {
     std::string hosts;
     for (const auto& h : cfg.hosts) hosts += (hosts.empty() ? "" : ", ") + h.domain;
-    throw UsageError(fmt::format("{} is not served by this server: no [[host]] with domain '{}' in "
-                                 "{} (hosts: {})",
-                                 jid.bare_str(), jid.domain(), cfg.path.string(), hosts));
+    throw UsageError(
+        fmt::format("{} is not served by this server: no [[host]] with domain '{}' in "
+                    "{} (hosts: {})",
+                    jid.bare_str(), jid.domain(), cfg.path.string(), hosts));
   }
   return {jid.local(), jid.domain()};
 }
@@ -288,8 +292,9 @@ int cmd_user_add(const config::Config& cfg, const xmpp::Jid& jid) {
   auto store = storage::pg::make_account_store(db.pool());
   // Before asking for a password: no point typing one for an account that exists.
   if (db.run(store->exists(account.domain, account.username))) {
-    throw Failure(fmt::format("user exists: {}; use `heraldctl user passwd {}` to change its password",
-                              account.jid(), account.jid()));
+    throw Failure(
+        fmt::format("user exists: {}; use `heraldctl user passwd {}` to change its password",
+                    account.jid(), account.jid()));
   }
   std::string password = read_password();
   auto credentials = sasl::make_credentials(password, cfg.auth.scram_iterations);
@@ -507,9 +512,10 @@ int run(int argc, char** argv) {
   } catch (const storage::pg::QueryError& e) {
     throw Failure(fmt::format("the database refused a statement: {}", e.what()));
   } catch (const storage::Error& e) {
-    throw Failure(fmt::format("{}\nCheck [database] conninfo in {} and that PostgreSQL is running "
-                              "and reachable.",
-                              e.what(), cfg.path.string()));
+    throw Failure(
+        fmt::format("{}\nCheck [database] conninfo in {} and that PostgreSQL is running "
+                    "and reachable.",
+                    e.what(), cfg.path.string()));
   }
 }
 

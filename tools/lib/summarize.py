@@ -36,7 +36,8 @@ def doctest(path):
         found = DOCTEST.findall(out)
         if not found:
             # crashed, timed out, or not a doctest executable: one failure, not zero
-            print(f"  {name}: {result} without a doctest summary line", file=sys.stderr)
+            print(f"  {name}: {result}, no doctest summary line (counted as one test)",
+                  file=sys.stderr)
             if result in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             elif result == "SKIP":

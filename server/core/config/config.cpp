@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/ip/address.hpp>
+
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
@@ -205,7 +207,12 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
     for (const auto& node : *arr) {
       TableReader r(*node.as_table(), fmt::format("listener[{}]", i++), source);
       Listener l;
-      if (auto v = r.string("address")) l.address = *v;
+      if (auto v = r.string("address")) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(*v, ec);
+        if (ec) r.fail("address", "'" + *v + "' is not an IP address (use \"::\" or \"0.0.0.0\" for all)");
+        l.address = *v;
+      }
       r.integer_into("port", l.port, 1, 65535);
       if (auto v = r.string("tls")) {
         if (*v == "starttls") l.tls = TlsMode::starttls;

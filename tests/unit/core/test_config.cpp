@@ -109,6 +109,7 @@ TEST_CASE("errors name the offending key or file") {
   CHECK(error_of("workers = -1\n" + kMinimal, d).find("'workers'") != std::string::npos);
   CHECK(error_of("log_level = \"loud\"\n" + kMinimal, d).find("'log_level'") != std::string::npos);
   CHECK(error_of(kMinimal + "[[listener]]\nport = 70000\n", d).find("'listener[0].port'") != std::string::npos);
+  CHECK(error_of(kMinimal + "[[listener]]\naddress = \"localhost\"\n", d).find("'listener[0].address'") != std::string::npos);
   CHECK(error_of(kMinimal + "[[listener]]\ntls = \"maybe\"\n", d).find("'listener[0].tls'") != std::string::npos);
   CHECK(error_of(kMinimal + "[auth]\nmechanisms = [\"DIGEST-MD5\"]\n", d).find("'auth.mechanisms'") != std::string::npos);
   CHECK(error_of(kMinimal + "[auth]\nscram_iterations = 10\n", d).find("'auth.scram_iterations'") != std::string::npos);

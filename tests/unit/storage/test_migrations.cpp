@@ -85,9 +85,9 @@ TEST_CASE("migrations: validate refuses broken lists") {
     return validate(list);
   };
   CHECK(broken([](auto& l) { l[0].version = 0; }).has_value());
-  CHECK(broken([](auto& l) { std::swap(l[0], l[1]); }).has_value());       // unordered
-  CHECK(broken([](auto& l) { l[1].version = 3; }).has_value());            // gap
-  CHECK(broken([](auto& l) { l[1].version = 1; }).has_value());            // duplicate
+  CHECK(broken([](auto& l) { std::swap(l[0], l[1]); }).has_value());  // unordered
+  CHECK(broken([](auto& l) { l[1].version = 3; }).has_value());       // gap
+  CHECK(broken([](auto& l) { l[1].version = 1; }).has_value());       // duplicate
   CHECK(broken([](auto& l) { l[1].name = ""; }).has_value());
   CHECK(broken([](auto& l) { l[1].sql = " \n"; }).has_value());
   CHECK(broken([](auto& l) { l[1].checksum = "abc"; }).has_value());
@@ -124,12 +124,14 @@ TEST_CASE("migrations: compare against herald_schema rows") {
     CHECK(s.migrations[0].state == MigrationState::applied);
     CHECK(s.migrations[0].applied_at == "2026-01-01 00:00:00 UTC");
     CHECK(s.migrations[1].state == MigrationState::pending);
-    CHECK(evaluate(s, "h.toml").message.rfind(
-              "database schema is at version 1 but this Herald needs 2 (pending: 0002_roster)", 0) ==
-          0);
+    CHECK(evaluate(s, "h.toml")
+              .message.rfind(
+                  "database schema is at version 1 but this Herald needs 2 (pending: 0002_roster)",
+                  0) == 0);
   }
   SUBCASE("current") {
-    std::vector<AppliedMigration> rows{{1, "accounts", kChecksum, ""}, {2, "roster", kChecksum, ""}};
+    std::vector<AppliedMigration> rows{{1, "accounts", kChecksum, ""},
+                                       {2, "roster", kChecksum, ""}};
     SchemaStatus s = compare(known, rows);
     CHECK(s.current());
     SchemaCheck check = evaluate(s, "h.toml");

@@ -12,9 +12,9 @@ TEST_CASE("bytea: hex format") {
   CHECK(decode_bytea("\\x00ff10") == std::string("\x00\xff\x10", 3));
   CHECK(decode_bytea("\\xDEADbeef") == std::string("\xde\xad\xbe\xef"));
   CHECK(decode_bytea("\\x00 01\n02") == std::string("\x00\x01\x02", 3));
-  CHECK_FALSE(decode_bytea("\\x0").has_value());      // odd digit count
-  CHECK_FALSE(decode_bytea("\\x0g").has_value());     // not hex
-  CHECK_FALSE(decode_bytea("\\x0 0").has_value());    // space inside a pair
+  CHECK_FALSE(decode_bytea("\\x0").has_value());    // odd digit count
+  CHECK_FALSE(decode_bytea("\\x0g").has_value());   // not hex
+  CHECK_FALSE(decode_bytea("\\x0 0").has_value());  // space inside a pair
 }
 
 TEST_CASE("bytea: escape format") {
@@ -22,10 +22,10 @@ TEST_CASE("bytea: escape format") {
   CHECK(decode_bytea("abc") == std::string("abc"));
   CHECK(decode_bytea("a\\\\b") == std::string("a\\b"));
   CHECK(decode_bytea("\\000\\377x") == std::string("\x00\xffx", 3));
-  CHECK_FALSE(decode_bytea("\\400").has_value());     // above 255
-  CHECK_FALSE(decode_bytea("\\08").has_value());      // not octal
+  CHECK_FALSE(decode_bytea("\\400").has_value());  // above 255
+  CHECK_FALSE(decode_bytea("\\08").has_value());   // not octal
   CHECK_FALSE(decode_bytea("trailing\\").has_value());
-  CHECK_FALSE(decode_bytea("\\12").has_value());      // truncated
+  CHECK_FALSE(decode_bytea("\\12").has_value());  // truncated
 }
 
 TEST_CASE("bytea: every byte value survives the hex format") {
