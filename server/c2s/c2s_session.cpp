@@ -254,13 +254,28 @@ awaitable<void> C2sSession::handle_bind(const xml::Element& iq) {
   result.add("bind", std::string(ns::bind)).add("jid").add_text(jid_.str());
   send(result);
   spdlog::info("{} bound on worker {} from {}", jid_.str(), worker_.index(), remote_address_);
-  co_return;
+  start_keepalive();
+  if (auto* host = server_.host(domain_)) co_await host->session_bound(self);
+}
+
+void C2sSession::send_keepalive_probe() {
+  std::string ping = "<iq type='get' id='herald-ping-" + sasl::random_id(6) + "' from='";
+  ping += xml::escape_attr(domain_);
+  ping += "' to='";
+  ping += xml::escape_attr(jid_.str());
+  ping += "'><ping xmlns='urn:xmpp:ping'/></iq>";
+  send(std::move(ping));
 }
 
 void C2sSession::on_closed() {
-  if (bound_) {
-    server_.directory().unbind(*this);
-    spdlog::info("{} disconnected", jid_.str());
+  if (!bound_) return;
+  server_.directory().unbind(*this);
+  spdlog::info("{} disconnected", jid_.str());
+  // Modules react (unavailable presence to contacts...) after the session is gone from the
+  // directory, so nothing is routed back to it.
+  if (auto* host = server_.host(domain_)) {
+    auto self = std::static_pointer_cast<core::Session>(shared_from_this());
+    asio::co_spawn(worker_.io(), host->session_closed(std::move(self)), asio::detached);
   }
 }
 

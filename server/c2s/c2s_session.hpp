@@ -23,6 +23,7 @@ class C2sSession final : public stream::StreamIn {
   void add_features(xml::Element& features) override;
   awaitable<void> handle_element(xml::Element element) override;
   void on_closed() override;
+  void send_keepalive_probe() override;
 
   awaitable<void> handle_sasl(const xml::Element& element);
   awaitable<void> run_mechanism(sasl::Step step);

@@ -1,5 +1,7 @@
 #include "server/core/host.hpp"
 
+#include "server/core/session.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace herald::core {
@@ -12,6 +14,21 @@ void Host::load_modules() {
     module->load(*this);
     spdlog::debug("{}: loaded module {} ({})", domain_, info.name, info.implements);
     modules_.push_back(std::move(module));
+  }
+}
+
+awaitable<void> Host::session_bound(std::shared_ptr<Session> session) const {
+  for (const auto& hook : bound_hooks_) co_await hook(session);
+}
+
+awaitable<void> Host::session_closed(std::shared_ptr<Session> session) const {
+  for (const auto& hook : closed_hooks_) {
+    try {
+      co_await hook(session);
+    } catch (const std::exception& e) {
+      // One failing hook (e.g. storage down) must not stop the others (presence going out).
+      spdlog::error("{}: session-closed hook for {} failed: {}", domain_, session->jid().str(), e.what());
+    }
   }
 }
 

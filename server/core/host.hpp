@@ -4,6 +4,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <typeindex>
+#include <unordered_map>
 #include <vector>
 
 #include "server/core/config/config.hpp"
@@ -30,11 +32,29 @@ class Host {
   // Loads every registered module. Called once, before workers start.
   void load_modules();
 
+  // One shared object of type T per host (T(Host&)), for state several modules use (e.g.
+  // the roster cache used by roster and presence). Only call while modules load: the map
+  // is read-only once workers run, so keep the returned reference.
+  template <typename T>
+  T& service() {
+    auto [it, inserted] = services_.try_emplace(std::type_index(typeid(T)));
+    if (inserted) it->second = std::make_shared<T>(*this);
+    return *std::static_pointer_cast<T>(it->second);
+  }
+
   // disco#info features of the server itself and of accounts on it (XEP-0030).
   void add_feature(std::string var) { features_.push_back(std::move(var)); }
   void add_account_feature(std::string var) { account_features_.push_back(std::move(var)); }
   const std::vector<std::string>& features() const { return features_; }
   const std::vector<std::string>& account_features() const { return account_features_; }
+
+  // Session lifecycle: after a resource is bound, and after its stream has ended (however
+  // it ended). Hooks run in registration order on the session's worker.
+  using SessionHook = std::function<awaitable<void>(std::shared_ptr<Session>)>;
+  void on_session_bound(SessionHook hook) { bound_hooks_.push_back(std::move(hook)); }
+  void on_session_closed(SessionHook hook) { closed_hooks_.push_back(std::move(hook)); }
+  awaitable<void> session_bound(std::shared_ptr<Session> session) const;
+  awaitable<void> session_closed(std::shared_ptr<Session> session) const;
 
   // Contributions to <stream:features> after resource binding is offered.
   using FeatureHook = std::function<void(xml::Element& features)>;
@@ -51,6 +71,9 @@ class Host {
   std::vector<std::string> features_;
   std::vector<std::string> account_features_;
   std::vector<FeatureHook> stream_features_;
+  std::vector<SessionHook> bound_hooks_;
+  std::vector<SessionHook> closed_hooks_;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> services_;
 };
 
 }  // namespace herald::core

@@ -4,7 +4,11 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+
+#include "server/xml/element.hpp"
 
 #include "server/xmpp/jid.hpp"
 #include "server/xmpp/stanza.hpp"
@@ -27,6 +31,27 @@ class Session {
   // RFC 6121 §4: "available" after initial presence; priority of the last presence.
   std::atomic<bool> available{false};
   std::atomic<int> priority{0};
+  // RFC 6121 §2.1.6: an "interested resource" has asked for the roster and gets pushes.
+  std::atomic<bool> roster_interested{false};
+
+  // The last broadcast presence of this resource, to answer probes (any thread).
+  std::shared_ptr<const xml::Element> presence() const {
+    std::lock_guard lock(presence_mutex_);
+    return presence_;
+  }
+  void set_presence(std::shared_ptr<const xml::Element> p) {
+    std::lock_guard lock(presence_mutex_);
+    presence_ = std::move(p);
+  }
+
+  // Per-session state owned by modules, keyed by module name. Touched only on the
+  // session's worker (stanzas from the session and its lifecycle hooks run there).
+  template <typename T>
+  T& module_state(const std::string& key) {
+    auto& slot = module_state_[key];
+    if (!slot) slot = std::make_shared<T>();
+    return *std::static_pointer_cast<T>(slot);
+  }
 
  protected:
   explicit Session(unsigned worker) : worker_(worker) {}
@@ -34,6 +59,9 @@ class Session {
 
  private:
   unsigned worker_;
+  mutable std::mutex presence_mutex_;
+  std::shared_ptr<const xml::Element> presence_;
+  std::unordered_map<std::string, std::shared_ptr<void>> module_state_;
 };
 
 }  // namespace herald::core

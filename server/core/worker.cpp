@@ -4,6 +4,7 @@
 
 #include "storage/pg/account_store.hpp"
 #include "storage/pg/pool.hpp"
+#include "storage/pg/roster_store.hpp"
 #include "storage/stores.hpp"
 
 namespace herald::core {
@@ -18,7 +19,8 @@ Worker::Worker(unsigned index, const config::Config& cfg)
       pool_(std::make_unique<storage::pg::Pool>(
           io_, storage::pg::Pool::Options{cfg.database.conninfo, cfg.database.pool_size,
                                           cfg.database.connect_timeout, std::chrono::seconds(30)})),
-      accounts_(storage::pg::make_account_store(*pool_)) {}
+      accounts_(storage::pg::make_account_store(*pool_)),
+      roster_(storage::pg::make_roster_store(*pool_)) {}
 
 Worker::~Worker() { stop(); }
 

@@ -12,6 +12,7 @@
 
 namespace herald::storage {
 class AccountStore;
+class RosterStore;
 namespace pg {
 class Pool;
 }
@@ -29,6 +30,7 @@ class Worker {
   unsigned index() const { return index_; }
   asio::io_context& io() { return io_; }
   storage::AccountStore& accounts() { return *accounts_; }
+  storage::RosterStore& roster() { return *roster_; }
   storage::pg::Pool& pool() { return *pool_; }
 
   // The worker whose thread is running, or nullptr outside workers.
@@ -51,6 +53,7 @@ class Worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::unique_ptr<storage::pg::Pool> pool_;
   std::unique_ptr<storage::AccountStore> accounts_;
+  std::unique_ptr<storage::RosterStore> roster_;
   std::thread thread_;
   std::unordered_map<std::size_t, StreamCloser> streams_;
   std::size_t next_stream_id_ = 1;

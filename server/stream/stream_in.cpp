@@ -1,6 +1,9 @@
 #include "server/stream/stream_in.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include "server/core/server.hpp"
 #include "server/core/worker.hpp"
@@ -41,7 +44,9 @@ StreamIn::StreamIn(core::Server& server, core::Worker& worker, asio::ip::tcp::so
       content_ns_(std::move(content_ns)),
       wake_(worker.io()),
       flushed_(worker.io()),
-      deadline_(worker.io()) {
+      deadline_(worker.io()),
+      keepalive_(worker.io()),
+      last_read_(std::chrono::steady_clock::now()) {
   boost::system::error_code ec;
   auto ep = stream_.next_layer().remote_endpoint(ec);
   if (!ec) {
@@ -52,6 +57,49 @@ StreamIn::StreamIn(core::Server& server, core::Worker& worker, asio::ip::tcp::so
   }
   stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
   stream_.next_layer().set_option(asio::socket_base::keep_alive(true), ec);
+  // Kernel keepalive probes on the same bound as our pings: a peer whose machine vanished
+  // (no FIN, no RST) is found even while we have nothing to send.
+  const auto& k = server.config().keepalive;
+  const int fd = stream_.next_layer().native_handle();
+  const int idle = static_cast<int>(k.ping_interval.count());
+  const int count = 3;
+  const int interval = std::max(1, static_cast<int>(k.ping_timeout.count()) / count);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
+void StreamIn::start_keepalive() {
+  asio::co_spawn(worker_.io(), [self = shared_from_this()]() { return self->keepalive(); }, asio::detached);
+}
+
+awaitable<void> StreamIn::keepalive() {
+  auto self = shared_from_this();
+  const auto& k = server_.config().keepalive;
+  using Clock = std::chrono::steady_clock;
+  std::optional<Clock::time_point> ping_sent;
+  while (!closing_ && !finished_) {
+    const auto now = Clock::now();
+    Clock::time_point wake;
+    if (ping_sent && last_read_ > *ping_sent) ping_sent.reset();  // it answered (anything counts)
+    if (ping_sent) {
+      if (now - *ping_sent >= k.ping_timeout) {
+        spdlog::info("{}: no answer to a ping within {}s, closing", jid_.str(), k.ping_timeout.count());
+        close(StreamError::connection_timeout, "no answer to ping");
+        co_return;
+      }
+      wake = *ping_sent + k.ping_timeout;
+    } else if (now - last_read_ >= k.ping_interval) {
+      send_keepalive_probe();
+      ping_sent = now;
+      wake = now + k.ping_timeout;
+    } else {
+      wake = last_read_ + k.ping_interval;
+    }
+    boost::system::error_code ec;
+    keepalive_.expires_at(wake);
+    co_await keepalive_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
 }
 
 StreamIn::~StreamIn() = default;
@@ -133,6 +181,7 @@ awaitable<void> StreamIn::reader() {
     new_parser();
     while (!closing_) {
       const std::size_t n = co_await read_some();
+      last_read_ = std::chrono::steady_clock::now();
       parser_replaced_ = false;
       auto status = parser_->feed(std::string_view(buffer_.data(), n));
       for (;;) {
@@ -403,6 +452,7 @@ void StreamIn::finish() {
   on_closed();
   boost::system::error_code ec;
   deadline_.cancel();
+  keepalive_.cancel();
   wake_.cancel();
   flushed_.cancel();
   auto& socket = stream_.lowest_layer();

@@ -51,6 +51,10 @@ class StreamIn : public core::Session,
   virtual awaitable<void> handle_element(xml::Element element) = 0;
   // Called once when the stream ends, however it ends.
   virtual void on_closed() {}
+  // Out-of-contact detection: after keepalive.ping_interval of silence the policy sends a
+  // probe (c2s: an XEP-0199 ping); any data within ping_timeout keeps the stream.
+  void start_keepalive();
+  virtual void send_keepalive_probe() {}
 
   void send(std::string xml);
   void send(const xml::Element& element);
@@ -86,6 +90,7 @@ class StreamIn : public core::Session,
   void on_stream_close() override;
 
   awaitable<void> reader();
+  awaitable<void> keepalive();
   awaitable<void> writer();
   awaitable<void> process_pending();
   awaitable<void> on_header(const xml::Element& header);
@@ -111,6 +116,8 @@ class StreamIn : public core::Session,
   asio::steady_timer wake_;        // wakes the writer
   asio::steady_timer flushed_;     // wakes flush() waiters
   asio::steady_timer deadline_;    // unauthenticated lifetime, then closing grace
+  asio::steady_timer keepalive_;   // out-of-contact detection
+  std::chrono::steady_clock::time_point last_read_;
 
   bool header_sent_ = false;
   bool handshaking_ = false;

@@ -263,6 +263,13 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
   }
   if (cfg.auth.mechanisms.empty()) cfg.auth.mechanisms = all_mechanisms();
 
+  if (const auto* t = top.table("keepalive")) {
+    TableReader r(*t, "keepalive", source);
+    r.seconds_into("ping_interval", cfg.keepalive.ping_interval, 1, 86400);
+    r.seconds_into("ping_timeout", cfg.keepalive.ping_timeout, 1, 3600);
+    r.reject_unknown();
+  }
+
   top.reject_unknown();
   return cfg;
 }

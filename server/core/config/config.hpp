@@ -55,6 +55,14 @@ struct Auth {
   std::chrono::seconds ip_failure_window{60};
 };
 
+// Out-of-contact detection (RFC 2779 3.2.4): a client silent for ping_interval gets an
+// XEP-0199 ping; no data within ping_timeout after it closes the stream. TCP keepalive
+// probes use the same bound, for peers that vanish without a FIN.
+struct Keepalive {
+  std::chrono::seconds ping_interval{60};
+  std::chrono::seconds ping_timeout{30};
+};
+
 struct Config {
   std::filesystem::path path;           // the file it came from
   LogLevel log_level = LogLevel::info;
@@ -64,6 +72,7 @@ struct Config {
   std::vector<Listener> listeners;
   Limits limits;
   Auth auth;
+  Keepalive keepalive;
 
   const Host* find_host(std::string_view domain) const;
 };

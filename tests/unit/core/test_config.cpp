@@ -57,6 +57,7 @@ TEST_CASE("a minimal configuration gets every default") {
   CHECK(cfg.listeners[1].tls == herald::config::TlsMode::direct);
   CHECK(cfg.limits.max_stanza_size == 256 * 1024);
   CHECK(cfg.limits.max_stanza_size_unauthenticated == 8 * 1024);
+  CHECK(cfg.keepalive.ping_interval + cfg.keepalive.ping_timeout <= std::chrono::seconds(90));
   CHECK(cfg.auth.mechanisms.size() == 7);
   CHECK(cfg.find_host("example.com") != nullptr);
   CHECK(cfg.find_host("other.com") == nullptr);
@@ -81,6 +82,9 @@ mechanisms = ["SCRAM-SHA-256", "PLAIN"]
 max_attempts_per_connection = 2
 ip_failure_limit = 4
 ip_failure_window = 30
+[keepalive]
+ping_interval = 20
+ping_timeout = 7
 [[listener]]
 address = "127.0.0.1"
 port = 15222
@@ -95,6 +99,8 @@ tls = "starttls"
   CHECK(cfg.auth.scram_iterations == 10000);
   CHECK(cfg.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256", "PLAIN"});
   CHECK(cfg.auth.ip_failure_window == std::chrono::seconds(30));
+  CHECK(cfg.keepalive.ping_interval == std::chrono::seconds(20));
+  CHECK(cfg.keepalive.ping_timeout == std::chrono::seconds(7));
   REQUIRE(cfg.listeners.size() == 1);
   CHECK(cfg.listeners[0].address == "127.0.0.1");
   CHECK(cfg.listeners[0].port == 15222);
