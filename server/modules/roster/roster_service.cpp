@@ -61,8 +61,10 @@ bool RosterService::visible_change(const std::optional<ContactState>& before, co
   const bool is = after && after->in_roster;
   if (was != is) return true;
   if (!is) return false;
+  // 'approved' is visible too: pre-approvals are pushed when set and when cancelled (§3.4).
   return before->subscription != after->subscription || before->pending_out != after->pending_out ||
-         before->name != after->name || before->groups != after->groups;
+         before->preapproved != after->preapproved || before->name != after->name ||
+         before->groups != after->groups;
 }
 
 awaitable<std::shared_ptr<const storage::Roster>> RosterService::get(const xmpp::Jid& user) {
