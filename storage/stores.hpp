@@ -4,6 +4,9 @@
 // never block it.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -44,6 +47,113 @@ class AccountStore {
   // (domain, username) pairs sorted bytewise; all domains when domain is nullopt.
   virtual awaitable<std::vector<std::pair<std::string, std::string>>> list(
       std::optional<std::string> domain) = 0;
+};
+
+// Rosters, presence subscriptions and last presence (RFC 6121). Contacts are bare JIDs
+// as prepared strings, compared byte for byte like domains and usernames.
+enum class Subscription { none, to, from, both };
+
+struct ContactState {  // the user's state toward one contact (RFC 6121 App. A)
+  Subscription subscription = Subscription::none;
+  bool pending_out = false;  // ask='subscribe'
+  bool pending_in = false;   // an inbound request is stored (subscription_requests row exists)
+  bool preapproved = false;
+  bool in_roster = false;  // the item is in the user's roster (visible to clients)
+  std::string name;        // roster item name; empty: none
+  std::vector<std::string> groups;  // the store keeps them sorted bytewise, without duplicates
+
+  friend bool operator==(const ContactState&, const ContactState&) = default;
+};
+
+struct RosterItem {
+  std::string contact;  // bare JID string, prepared
+  ContactState state;
+};
+
+struct Roster {
+  std::int64_t version = 0;
+  std::vector<RosterItem> items;  // in_roster only, sorted bytewise by contact
+};
+
+// update(): before/after are the full states as get() returns them (nullopt: state None,
+// no item and no pending request), version the account's roster version afterwards.
+// changes_since(): before is always nullopt (not kept), after the item as it is now or
+// nullopt when it left the roster; version the one stamped by its last visible change.
+struct RosterChange {
+  std::string contact;
+  std::optional<ContactState> before, after;  // after == nullopt: removed from roster
+  std::int64_t version = 0;
+};
+
+// True if a client would see a difference (roster push): the item entered or left the
+// roster, or its subscription, ask, approved (RFC 6121 3.4), name or groups changed while
+// in it. Exactly the changes that bump the roster version; pending_in and anything about
+// a contact outside the roster are invisible.
+inline bool visible_change(const std::optional<ContactState>& before,
+                           const std::optional<ContactState>& after) {
+  bool was = before && before->in_roster, is = after && after->in_roster;
+  if (was != is) return true;
+  if (!is) return false;
+  return before->subscription != after->subscription ||
+         before->pending_out != after->pending_out ||
+         before->preapproved != after->preapproved || before->name != after->name ||
+         before->groups != after->groups;
+}
+
+class RosterStore {
+ public:
+  virtual ~RosterStore() = default;
+
+  // The roster clients see; version 0 and no items if the account does not exist.
+  virtual awaitable<Roster> load(std::string domain, std::string username) = 0;
+  // Items changed (incl. removals, as state nullopt) after `since`, oldest change first;
+  // nullopt if `since` is unknown/too old or newer than current (or there is no such
+  // account) -> caller sends the full roster. Empty when `since` is current.
+  virtual awaitable<std::optional<std::vector<RosterChange>>> changes_since(
+      std::string domain, std::string username, std::int64_t since) = 0;
+  // nullopt: no row (state None).
+  virtual awaitable<std::optional<ContactState>> get(std::string domain, std::string username,
+                                                     std::string contact) = 0;
+  // Atomically read-modify-write one contact's state: in one transaction, lock the
+  // ACCOUNT row (SELECT ... FOR NO KEY UPDATE on accounts, which serializes all roster
+  // changes of one user), read the current state (none if no row; pending_in from
+  // subscription_requests), call `update` (a pure function, no I/O; called exactly once)
+  // and, if it returns a state, write it: upsert/tombstone the item (an item with
+  // in_roster=false and subscription none, no ask, no preapproval is stored as
+  // removed=true, its name and groups dropped; not stored at all if it never was
+  // visible), replace groups, insert/delete the
+  // subscription_requests row to match pending_in (with `request_stanza` when it becomes
+  // true; an existing request keeps its stanza), bump the account's roster version ONLY
+  // if something visible to clients changed (see visible_change) and return the change.
+  // If `update` returns nullopt or the current state, nothing is written and
+  // before == after. Returns nullopt if the account does not exist. What `update` throws
+  // propagates, with nothing written.
+  virtual awaitable<std::optional<RosterChange>> update(
+      std::string domain, std::string username, std::string contact,
+      std::function<std::optional<ContactState>(const ContactState& current)> update,
+      std::string request_stanza = {}) = 0;
+  // (contact, stanza) of the inbound requests awaiting an answer, oldest first.
+  virtual awaitable<std::vector<std::pair<std::string, std::string>>> pending_requests(
+      std::string domain, std::string username) = 0;
+  // Contacts (bare JIDs, sorted bytewise) whose subscription is from/both: they receive
+  // the user's presence.
+  virtual awaitable<std::vector<std::string>> subscribers(std::string domain,
+                                                          std::string username) = 0;
+  // Contacts (bare JIDs, sorted bytewise) whose subscription is to/both: the user
+  // receives theirs, so the server probes them.
+  virtual awaitable<std::vector<std::string>> subscriptions(std::string domain,
+                                                            std::string username) = 0;
+  // Replaces the stored last unavailable presence; logout_at = now(). Empty strings are
+  // stored as NULL. Nothing happens if the account does not exist.
+  virtual awaitable<void> set_last_presence(std::string domain, std::string username,
+                                            std::string stanza, std::string status) = 0;
+  struct LastPresence {
+    std::string stanza;
+    std::string status;
+    std::chrono::system_clock::time_point logout_at;
+  };
+  virtual awaitable<std::optional<LastPresence>> last_presence(std::string domain,
+                                                               std::string username) = 0;
 };
 
 }  // namespace herald::storage

@@ -95,8 +95,10 @@ awaitable<void> Router::from_client(Session& origin, xml::Element stanza) {
         update_availability(origin, stanza);
       co_return;
     }
-    // RFC 6120 §10.3: no 'to' means the user's own account.
+    // RFC 6120 §10.3: no 'to' means the user's own account. Stamping it makes replies
+    // come from the bare JID, which the RFC allows (§10.3.3), instead of nowhere.
     to = from.bare();
+    stanza.set_attr("to", to.str());
   }
 
   StanzaEvent ev{*host, stanza, from, to, &origin};

@@ -127,4 +127,64 @@ std::optional<std::string> decode_bytea(std::string_view text) {
   return out;
 }
 
+std::optional<std::vector<std::string>> decode_text_array(std::string_view text) {
+  // array_out: "{" elements "}" separated by ','; an element is quoted when empty, when
+  // it contains {},"\ or whitespace, or when it reads NULL; inside quotes " and \ are
+  // escaped with a backslash. A lower bound other than 1 is written as "[2:3]={...}".
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
+  std::vector<std::string> out;
+  std::size_t i = 1;
+  const std::size_t end = text.size() - 1;
+  if (i == end) return out;
+  while (true) {
+    std::string element;
+    if (i < end && text[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= end) return std::nullopt;
+        char c = text[i++];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (i >= end) return std::nullopt;
+          c = text[i++];
+        }
+        element.push_back(c);
+      }
+    } else {
+      std::size_t start = i;
+      while (i < end && text[i] != ',') {
+        char c = text[i];
+        if (c == '{' || c == '}' || c == '"' || c == '\\') return std::nullopt;
+        ++i;
+      }
+      element.assign(text.substr(start, i - start));
+      if (element.empty()) return std::nullopt;
+      if (element.size() == 4 && (element[0] == 'N' || element[0] == 'n') &&
+          (element[1] == 'U' || element[1] == 'u') && (element[2] == 'L' || element[2] == 'l') &&
+          (element[3] == 'L' || element[3] == 'l')) {
+        return std::nullopt;  // SQL NULL
+      }
+    }
+    out.push_back(std::move(element));
+    if (i == end) return out;
+    if (text[i] != ',') return std::nullopt;
+    ++i;
+  }
+}
+
+std::string encode_text_array(const std::vector<std::string>& elements) {
+  std::string out = "{";
+  for (std::size_t n = 0; n < elements.size(); ++n) {
+    if (n) out.push_back(',');
+    out.push_back('"');
+    for (char c : elements[n]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
 }  // namespace herald::storage::pg

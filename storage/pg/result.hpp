@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct pg_result;
 
@@ -43,5 +44,12 @@ class Result {
 // servers send by default, and the legacy escape format (bytea_output = 'escape') in
 // case an operator set it. Nullopt if the text is not valid in either format.
 std::optional<std::string> decode_bytea(std::string_view text);
+
+// PostgreSQL's text representation of a one-dimensional text[] without NULL elements
+// ({a,"b c",""}), as array_agg(...) sends it. Nullopt if malformed, multi-dimensional,
+// or holding a NULL.
+std::optional<std::vector<std::string>> decode_text_array(std::string_view text);
+// A text[] literal for a parameter ("$1::text[]"): every element quoted and escaped.
+std::string encode_text_array(const std::vector<std::string>& elements);
 
 }  // namespace herald::storage::pg

@@ -46,3 +46,297 @@ def is_message(el, body=None):
 
 def is_presence(el):
     return el.tag == q(NS_CLIENT, "presence")
+
+
+# ---------------------------------------------------------------- rosters and presence
+# Helpers for the roster / subscription / presence tests (RFC 6121). The raw client keeps
+# elements that a wait_for() did not want in .skipped; take() looks there first, so a
+# stanza that arrived "too early" (a presence before the roster push we waited for) is
+# not lost.
+import itertools as _itertools
+import os as _os
+import time as _time
+from xml.sax.saxutils import escape as _escape, quoteattr as _quoteattr
+
+NS_ROSTER = "jabber:iq:roster"
+NS_ROSTERVER = "urn:xmpp:features:rosterver"
+NS_PREAPPROVAL = "urn:xmpp:features:pre-approval"
+NS_DELAY = "urn:xmpp:delay"
+NS_LAST = "jabber:iq:last"
+
+_user_numbers = _itertools.count(1)
+
+
+def new_user(server, hint="u", domain="localhost"):
+    """A fresh account (so its roster starts empty), added to server.users."""
+    jid = f"{hint}{_os.getpid() % 10000}n{next(_user_numbers)}@{domain}"
+    password = f"{hint}-secret"
+    server.add_user(jid, password)
+    server.users[jid] = password
+    return jid
+
+
+def new_users(server, *hints, domain="localhost"):
+    return [new_user(server, h, domain) for h in hints]
+
+
+def bare(jid):
+    return jid.split("/", 1)[0] if jid else jid
+
+
+def online(server, jid, resource=None, roster=True, presence=True, payload="", **kw):
+    """A session that is 'interested' (fetched the roster) and 'available' (sent initial
+    presence, RFC 6121 2.2); the server has processed both when this returns."""
+    c = login(server, jid, resource=resource, **kw)
+    if roster:
+        answer = roster_get(c)
+        assert answer.get("type") == "result", f"roster get failed: {rc.show(answer)}"
+    if presence:
+        c.send_presence(payload)
+    return c
+
+
+# -- reading
+
+def take(c, pred, timeout=None, what="a matching element"):
+    """The first element satisfying pred, looking at already skipped elements first."""
+    for i, el in enumerate(c.skipped):
+        if pred(el):
+            del c.skipped[i]
+            return el
+    return c.wait_for(pred, timeout, what=what)
+
+
+def take_all(c, preds, timeout=None, what="the expected stanzas"):
+    """Reads until every predicate has matched its own element (skipped ones first).
+    Returns (matches in the order of preds, order) where order lists the indexes of preds
+    in arrival order. Elements nobody wanted stay in c.skipped."""
+    matches = [None] * len(preds)
+    order = []
+    pool = list(c.skipped)
+    c.skipped.clear()
+
+    def offer(el):
+        for i, p in enumerate(preds):
+            if matches[i] is None and p(el):
+                matches[i] = el
+                order.append(i)
+                return True
+        return False
+
+    for el in pool:
+        if not offer(el):
+            c.skipped.append(el)
+    deadline = _time.monotonic() + (c.timeout if timeout is None else timeout)
+    while None in matches:
+        remaining = deadline - _time.monotonic()
+        missing = [i for i, m in enumerate(matches) if m is None]
+        try:
+            el = c.next(max(remaining, 0.001))
+        except rc.Timeout:
+            raise rc.Timeout(f"{what}: predicates {missing} unmatched; skipped: "
+                             f"{[rc.show(e) for e in c.skipped]}\n{c.dump()}") from None
+        if not offer(el):
+            c.skipped.append(el)
+    return matches, order
+
+
+def collect(c, duration=0.7):
+    """Everything already skipped plus everything arriving within duration, in order."""
+    out = list(c.skipped)
+    c.skipped.clear()
+    deadline = _time.monotonic() + duration
+    while True:
+        remaining = deadline - _time.monotonic()
+        if remaining <= 0:
+            return out
+        try:
+            out.append(c.next(remaining))
+        except rc.Timeout:
+            return out
+        except rc.StreamClosed:
+            return out
+
+
+def quiet(c, duration=0.7, ignore=lambda el: False, what=""):
+    """Asserts that nothing (but ignored elements) is waiting or arrives within duration."""
+    got = [el for el in collect(c, duration) if not ignore(el)]
+    assert not got, (f"{c.jid} received {what or 'unexpected stanzas'}: "
+                     + "\n  ".join(rc.show(e) for e in got))
+
+
+# -- presence
+
+def presence(c, to=None, type_=None, payload="", id=None):
+    attrs = ""
+    if to:
+        attrs += f" to={_quoteattr(to)}"
+    if type_:
+        attrs += f" type={_quoteattr(type_)}"
+    if id:
+        attrs += f" id={_quoteattr(id)}"
+    c.send(f"<presence{attrs}>{payload}</presence>" if payload else f"<presence{attrs}/>")
+
+
+def is_pres(el, frm=None, type_=None, bare_from=False):
+    """A presence stanza; frm compared exactly (or by bare JID with bare_from); type_
+    'available' means no type attribute, None means any type."""
+    if el.tag != q(NS_CLIENT, "presence"):
+        return False
+    if frm is not None:
+        f = el.get("from")
+        if (bare(f) if bare_from else f) != frm:
+            return False
+    if type_ is not None:
+        t = el.get("type") or "available"
+        if t != type_:
+            return False
+    return True
+
+
+def pres_status(el):
+    return el.findtext(q(NS_CLIENT, "status"))
+
+
+def pres_show(el):
+    return el.findtext(q(NS_CLIENT, "show"))
+
+
+def wait_pres(c, frm, type_="available", timeout=None, bare_from=False, status=None,
+              show=None):
+    """The next presence of that type from frm (optionally with that status / show)."""
+    def pred(e):
+        return (is_pres(e, frm, type_, bare_from)
+                and (status is None or pres_status(e) == status)
+                and (show is None or pres_show(e) == show))
+    extra = (f" status={status!r}" if status is not None else "") + (
+        f" show={show!r}" if show is not None else "")
+    return take(c, pred, timeout, what=f"presence type={type_} from {frm}{extra}")
+
+
+def is_own_presence(c):
+    """Predicate: presence from one of c's own account's resources (the server echoes a
+    user's presence to all the user's available resources, RFC 6121 4.2.2)."""
+    own = bare(c.jid)
+    return lambda el: is_pres(el) and bare(el.get("from")) == own
+
+
+# -- roster
+
+def item_of(el):
+    """A roster <item/> as a dict (defaults filled in as the RFC defines them)."""
+    return {
+        "jid": el.get("jid"),
+        "name": el.get("name"),
+        "subscription": el.get("subscription", "none"),
+        "ask": el.get("ask"),
+        "approved": el.get("approved") in ("true", "1"),
+        "groups": sorted(g.text or "" for g in el.findall(q(NS_ROSTER, "group"))),
+    }
+
+
+def roster_query(iq):
+    return iq.find(q(NS_ROSTER, "query"))
+
+
+def roster_get(c, ver=None, to=None, id=None):
+    """Sends a roster get, returns the answer iq."""
+    v = "" if ver is None else f" ver={_quoteattr(ver)}"
+    return c.iq("get", f"<query xmlns='{NS_ROSTER}'{v}/>", to=to, id=id)
+
+
+def roster(c):
+    """The roster as {jid: item} (asserts a result with a query)."""
+    answer = roster_get(c)
+    assert answer.get("type") == "result", f"roster get failed: {rc.show(answer)}"
+    query = roster_query(answer)
+    assert query is not None, f"roster result without <query/>: {rc.show(answer)}"
+    return {i["jid"]: i for i in map(item_of, query.findall(q(NS_ROSTER, "item")))}
+
+
+def item_xml(jid, name=None, groups=(), subscription=None, extra=""):
+    attrs = f" jid={_quoteattr(jid)}"
+    if name is not None:
+        attrs += f" name={_quoteattr(name)}"
+    if subscription is not None:
+        attrs += f" subscription={_quoteattr(subscription)}"
+    inner = "".join(f"<group>{_escape(g)}</group>" for g in groups)
+    return f"<item{attrs}{extra}>{inner}</item>" if inner else f"<item{attrs}{extra}/>"
+
+
+def roster_set(c, jid, name=None, groups=(), subscription=None, to=None, raw_items=None):
+    """Sends a roster set (one item, or raw_items verbatim), returns the answer iq."""
+    items = raw_items if raw_items is not None else item_xml(jid, name, groups, subscription)
+    return c.iq("set", f"<query xmlns='{NS_ROSTER}'>{items}</query>", to=to)
+
+
+def roster_remove(c, jid):
+    return roster_set(c, jid, subscription="remove")
+
+
+def is_roster_push(el, jid=None):
+    if el.tag != q(NS_CLIENT, "iq") or el.get("type") != "set":
+        return False
+    query = roster_query(el)
+    if query is None:
+        return False
+    if jid is None:
+        return True
+    return any(i.get("jid") == jid for i in query.findall(q(NS_ROSTER, "item")))
+
+
+def check_push(c, el):
+    """RFC 6121 2.1.6: one item, from nobody or the user's bare JID, to the resource.
+    Acknowledges it as clients are supposed to, returns the item dict plus 'ver'."""
+    assert el.get("from") in (None, bare(c.jid)), f"roster push from elsewhere: {rc.show(el)}"
+    assert el.get("to") in (None, c.jid), f"roster push to {el.get('to')}: {rc.show(el)}"
+    items = roster_query(el).findall(q(NS_ROSTER, "item"))
+    assert len(items) == 1, f"a roster push has exactly one item (RFC 6121 2.1.6): {rc.show(el)}"
+    if el.get("id"):
+        c.send(f"<iq type='result' id={_quoteattr(el.get('id'))}/>")
+    item = item_of(items[0])
+    item["ver"] = roster_query(el).get("ver")
+    return item
+
+
+def wait_push(c, jid, timeout=None):
+    """The next roster push for jid (item dict plus 'ver')."""
+    el = take(c, lambda e: is_roster_push(e, jid), timeout, what=f"a roster push for {jid}")
+    return check_push(c, el)
+
+
+def no_push(el):
+    return not is_roster_push(el)
+
+
+def subscribe_flow(a, b, approve=True):
+    """a (a raw session of the user) subscribes to b's account (b a raw session of the
+    contact); b approves. Consumes the pushes and the subscription stanzas on both sides
+    (presence notifications stay in .skipped / pending). Returns nothing."""
+    b_bare, a_bare = bare(b.jid), bare(a.jid)
+    presence(a, b_bare, "subscribe")
+    wait_push(a, b_bare)
+    take(b, lambda e: is_pres(e, a_bare, "subscribe"), what=f"subscribe from {a_bare}")
+    if approve:
+        presence(b, a_bare, "subscribed")
+        wait_push(b, a_bare)
+        take(a, lambda e: is_pres(e, b_bare, "subscribed"), what=f"subscribed from {b_bare}")
+        wait_push(a, b_bare)
+
+
+def befriend(server, user, contact, mutual=True):
+    """Sets up a subscription of user to contact (and back when mutual) through the
+    protocol, with sessions that end before the test proper starts."""
+    a = online(server, user, resource="setup")
+    b = online(server, contact, resource="setup")
+    try:
+        subscribe_flow(a, b)
+        if mutual:
+            subscribe_flow(b, a)
+        a.sync()
+        b.sync()
+    finally:
+        a.close()
+        b.close()
+    # the sessions' unavailable presence must not reach the test proper
+    _time.sleep(0.3)

@@ -296,6 +296,9 @@ class Presence final : public core::Module {
     in.set_attr("to", user.bare_str());
     roster::Outcome outcome;
     std::optional<storage::RosterChange> change;
+    // Not a ?: inside the co_await: GCC 12 destroys such temporaries twice in coroutines.
+    std::string request;
+    if (type == roster::Type::subscribe) request = xml::serialize(in);
     try {
       change = co_await roster_->update(
           user, contact,
@@ -304,7 +307,7 @@ class Presence final : public core::Module {
             if (!outcome.changed) return std::nullopt;
             return with_state(cur, outcome.next);
           },
-          type == roster::Type::subscribe ? xml::serialize(in) : std::string());
+          std::move(request));
     } catch (const std::exception& e) {
       spdlog::error("inbound {} from {} to {}: {}", roster::to_string(type), contact.bare_str(), user.bare_str(), e.what());
       co_return;  // the sender's server retries nothing; the user's state is unchanged

@@ -56,17 +56,6 @@ const storage::RosterItem* RosterService::find(const storage::Roster& roster, st
   return it != roster.items.end() && it->contact == contact ? &*it : nullptr;
 }
 
-bool RosterService::visible_change(const std::optional<ContactState>& before, const std::optional<ContactState>& after) {
-  const bool was = before && before->in_roster;
-  const bool is = after && after->in_roster;
-  if (was != is) return true;
-  if (!is) return false;
-  // 'approved' is visible too: pre-approvals are pushed when set and when cancelled (§3.4).
-  return before->subscription != after->subscription || before->pending_out != after->pending_out ||
-         before->preapproved != after->preapproved || before->name != after->name ||
-         before->groups != after->groups;
-}
-
 awaitable<std::shared_ptr<const storage::Roster>> RosterService::get(const xmpp::Jid& user) {
   const auto key = user.bare_str();
   {
@@ -122,7 +111,7 @@ awaitable<std::optional<storage::RosterChange>> RosterService::update(const xmpp
                                                                   std::move(updater), std::move(request_stanza));
   if (!change) co_return std::nullopt;
   apply_to_cache(user, *change);
-  if (visible_change(change->before, change->after)) push(user, *change);
+  if (storage::visible_change(change->before, change->after)) push(user, *change);
   co_return change;
 }
 

@@ -51,8 +51,6 @@ class RosterService {
 
   static void write_item(xml::Element& query, const std::string& contact, const storage::ContactState* state);
   static const storage::RosterItem* find(const storage::Roster& roster, std::string_view contact);
-  static bool visible_change(const std::optional<storage::ContactState>& before,
-                             const std::optional<storage::ContactState>& after);
 
  private:
   void apply_to_cache(const xmpp::Jid& user, const storage::RosterChange& change);

@@ -52,6 +52,9 @@ TEST_CASE("migrations: the embedded list is ordered, contiguous and checksummed"
   CHECK(label(list[0]) == "0001_accounts");
   CHECK(list[0].sql.find("CREATE TABLE accounts") != std::string_view::npos);
   CHECK(list[0].sql.find("CREATE TABLE scram_credentials") != std::string_view::npos);
+  REQUIRE(list.size() >= 2);
+  CHECK(label(list[1]) == "0002_roster");
+  CHECK(list[1].sql.find("CREATE TABLE roster_items") != std::string_view::npos);
 }
 
 TEST_CASE("migrations: embed.py carries the SQL byte for byte") {

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "storage/pg/connection.hpp"
 #include "storage/pg/result.hpp"
@@ -55,4 +56,35 @@ TEST_CASE("params: text, integers, bytea and NULL") {
   CHECK(*list[6].value == std::string("\0\1", 2));
   CHECK_FALSE(list[0].binary);
   CHECK_FALSE(list[7].value.has_value());
+}
+
+TEST_CASE("text[]: decoding array_out's format") {
+  using herald::storage::pg::decode_text_array;
+  using V = std::vector<std::string>;
+  CHECK(decode_text_array("{}") == V{});
+  CHECK(decode_text_array("{a}") == V{"a"});
+  CHECK(decode_text_array("{Friends,Work}") == V{"Friends", "Work"});
+  CHECK(decode_text_array(R"({"",a,"b c","x\"y","back\\slash","{}","NULL",null2})") ==
+        V{"", "a", "b c", "x\"y", "back\\slash", "{}", "NULL", "null2"});
+  CHECK(decode_text_array("{\"a,b\",é}") == V{"a,b", "é"});
+  CHECK_FALSE(decode_text_array("").has_value());
+  CHECK_FALSE(decode_text_array("{").has_value());
+  CHECK_FALSE(decode_text_array("{a,NULL}").has_value());  // SQL NULL
+  CHECK_FALSE(decode_text_array("{a,null}").has_value());
+  CHECK_FALSE(decode_text_array("{{a,b},{c,d}}").has_value());  // two dimensions
+  CHECK_FALSE(decode_text_array("[2:3]={a,b}").has_value());
+  CHECK_FALSE(decode_text_array("{a,}").has_value());
+  CHECK_FALSE(decode_text_array("{\"a}").has_value());
+  CHECK_FALSE(decode_text_array("{\"a\"b}").has_value());
+}
+
+TEST_CASE("text[]: encoding quotes everything and round-trips") {
+  using herald::storage::pg::decode_text_array;
+  using herald::storage::pg::encode_text_array;
+  using V = std::vector<std::string>;
+  CHECK(encode_text_array(V{}) == "{}");
+  CHECK(encode_text_array(V{"a", ""}) == R"({"a",""})");
+  V odd{"", "x\"y", "back\\slash", "{,}", "NULL", " sp ", "é"};
+  CHECK(encode_text_array(odd) == R"({"","x\"y","back\\slash","{,}","NULL"," sp ","é"})");
+  CHECK(decode_text_array(encode_text_array(odd)) == odd);
 }
