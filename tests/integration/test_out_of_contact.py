@@ -202,13 +202,20 @@ def start_slix(server, jid, tmp_path):
                                          password=server.users[jid], port=server.port))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if ready else "(nothing within 20s)\n"
-    if line.strip() != "ready":
-        proc.kill()
-        rest = proc.communicate(timeout=5)[0]
-        raise AssertionError(f"slixmpp client did not start: {line}{rest}")
-    return proc
+    # slixmpp may print warnings first (e.g. about its pure-Python stringprep)
+    deadline = time.monotonic() + 20
+    output = ""
+    while True:
+        remaining = deadline - time.monotonic()
+        ready = remaining > 0 and select.select([proc.stdout], [], [], remaining)[0]
+        line = proc.stdout.readline() if ready else ""
+        if line.strip() == "ready":
+            return proc
+        output += line
+        if not line:
+            proc.kill()
+            output += proc.communicate(timeout=5)[0] or ""
+            raise AssertionError(f"slixmpp client did not start:\n{output}")
 
 
 def stop_proc(proc):

@@ -232,8 +232,9 @@ class Presence final : public core::Module {
     if (contact == user) co_return;
     roster::Outcome outcome;
     bool failed = false;
+    std::optional<storage::RosterChange> change;
     try {
-      co_await roster_->update(user, contact, [&](const ContactState& cur) -> std::optional<ContactState> {
+      change = co_await roster_->update(user, contact, [&](const ContactState& cur) -> std::optional<ContactState> {
         outcome = roster::outbound(to_state(cur), type);
         if (!outcome.changed) return std::nullopt;
         return with_state(cur, outcome.next);
@@ -246,13 +247,18 @@ class Presence final : public core::Module {
       co_await router().bounce(ev.stanza, StanzaError::internal_server_error);
       co_return;
     }
+    // Pushed before routing: a local contact's server answers synchronously (auto-replies,
+    // pre-approvals) and its changes must reach our clients after ours (RFC 6121 §2.6: pushes
+    // in order of modification).
+    roster_->announce(user, change);
     if (!outcome.forward) co_return;
     // Subscription stanzas travel between bare JIDs (§3.1.2).
     xml::Element out = ev.stanza;
     out.set_attr("from", user.bare_str());
     out.set_attr("to", contact.bare_str());
-    if (type == roster::Type::unsubscribed) {
-      // The contact loses the user's presence: unavailable from every resource first (§3.2.2).
+    if (type == roster::Type::unsubscribed && change && change->before && has_from(*change->before)) {
+      // The contact loses the user's presence: unavailable from every resource first
+      // (§3.2.2). Not when merely denying a request: the contact never saw any presence.
       for (auto& s : directory().resources(user)) {
         if (!s->available.load()) continue;
         co_await router().route(presence(s->jid().str(), contact.bare_str(), "unavailable"));
@@ -326,6 +332,18 @@ class Presence final : public core::Module {
       for (auto& s : directory().resources(user)) {
         if (!s->available.load()) continue;
         core::Router::send_to(*s, in);
+      }
+    }
+    // The stanza first, then the roster push: clients tell a contact's action from one of
+    // their own resources' this way (§3.1.6, §3.2.3, §3.3.3).
+    roster_->announce(user, change);
+    if (type == roster::Type::unsubscribe && change && change->before && has_from(*change->before) &&
+        change->after && !has_from(*change->after)) {
+      // The contact no longer receives this user's presence: it learns the user is gone
+      // (§3.3.3 step 3).
+      for (auto& s : directory().resources(user)) {
+        if (!s->available.load()) continue;
+        co_await router().route(presence(s->jid().str(), contact.bare_str(), "unavailable"));
       }
     }
     if (outcome.auto_reply) {
@@ -406,7 +424,15 @@ class Presence final : public core::Module {
       failed = true;
     }
     if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error);
-    if (!authorized) co_return co_await reply_error(ev, StanzaError::forbidden);
+    if (!authorized) {
+      // RFC 6121 §8.5.1: an IQ for an account that does not exist gets service-unavailable.
+      bool exists = true;
+      try {
+        exists = co_await core::Worker::current()->accounts().exists(user.domain(), user.local());
+      } catch (const std::exception&) {
+      }
+      co_return co_await reply_error(ev, exists ? StanzaError::forbidden : StanzaError::service_unavailable);
+    }
     auto result = xmpp::iq_result(ev.stanza);
     auto& q = result.add("query", std::string(kLast));
     bool online = false;

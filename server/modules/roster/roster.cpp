@@ -121,8 +121,9 @@ class Roster final : public core::Module {
     }
     // The client may not set 'subscription' or 'ask' (§2.1.2.5): only name and groups.
     bool failed = false;
+    std::optional<storage::RosterChange> change;
     try {
-      co_await service.update(ev.to, *contact, [&wanted](const ContactState& cur) -> std::optional<ContactState> {
+      change = co_await service.update(ev.to, *contact, [&wanted](const ContactState& cur) -> std::optional<ContactState> {
         ContactState next = cur;
         next.in_roster = true;
         next.name = wanted.name;
@@ -135,6 +136,7 @@ class Roster final : public core::Module {
       failed = true;
     }
     if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error);
+    service.announce(ev.to, change);
     co_return co_await reply(ev, xmpp::iq_result(ev.stanza));
   }
 
@@ -182,6 +184,7 @@ class Roster final : public core::Module {
         co_await send("unsubscribed");
       }
     }
+    service.announce(ev.to, change);
     co_return core::Result::handled;
   }
 };

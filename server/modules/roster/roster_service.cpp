@@ -111,8 +111,11 @@ awaitable<std::optional<storage::RosterChange>> RosterService::update(const xmpp
                                                                   std::move(updater), std::move(request_stanza));
   if (!change) co_return std::nullopt;
   apply_to_cache(user, *change);
-  if (storage::visible_change(change->before, change->after)) push(user, *change);
   co_return change;
+}
+
+void RosterService::announce(const xmpp::Jid& user, const std::optional<storage::RosterChange>& change) {
+  if (change && storage::visible_change(change->before, change->after)) push(user, *change);
 }
 
 void RosterService::write_item(xml::Element& query, const std::string& contact, const ContactState* state) {

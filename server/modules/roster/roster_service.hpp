@@ -40,11 +40,14 @@ class RosterService {
   void forget(const xmpp::Jid& user);
 
   using Updater = std::function<std::optional<storage::ContactState>(const storage::ContactState&)>;
-  // Atomically changes the user's state toward `contact`, refreshes the cache and pushes the
-  // item to the user's interested resources when clients can see the change. nullopt when
-  // the account does not exist or nothing changed.
+  // Atomically changes the user's state toward `contact` and refreshes the cache. nullopt
+  // when the account does not exist. Does not push: the caller first delivers whatever
+  // the RFC says must precede the push (e.g. the inbound 'subscribed', §3.1.6), then
+  // calls announce().
   awaitable<std::optional<storage::RosterChange>> update(const xmpp::Jid& user, const xmpp::Jid& contact,
                                                          Updater updater, std::string request_stanza = {});
+  // Pushes `change` to the user's interested resources if clients can see it.
+  void announce(const xmpp::Jid& user, const std::optional<storage::RosterChange>& change);
 
   // Roster push of `change` (RFC 6121 §2.1.6) to every interested resource, or to `only`.
   void push(const xmpp::Jid& user, const storage::RosterChange& change, core::Session* only = nullptr);
