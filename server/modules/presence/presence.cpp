@@ -73,6 +73,26 @@ class Presence final : public core::Module {
   core::Router& router() { return host_->server().router(); }
   core::SessionDirectory& directory() { return host_->server().directory(); }
 
+  // Presence must still flow when storage hiccups: an unreadable roster counts as empty.
+  awaitable<std::shared_ptr<const storage::Roster>> roster_or_empty(const Jid& user) {
+    try {
+      co_return co_await roster_->get(user);
+    } catch (const std::exception& e) {
+      spdlog::error("presence of {}: cannot read the roster: {}", user.bare_str(), e.what());
+    }
+    co_return std::make_shared<const storage::Roster>();
+  }
+
+  // To every contact with a subscription to the user, one copy each since 'to' differs.
+  awaitable<void> to_subscribers(const storage::Roster& roster, const xml::Element& stanza) {
+    for (const auto& item : roster.items) {
+      if (!has_from(item.state)) continue;
+      xml::Element copy = stanza;
+      copy.set_attr("to", item.contact);
+      co_await router().route(std::move(copy));
+    }
+  }
+
   // --- presence from the user's own client without 'to' (§4.2, §4.4, §4.5) -------------
 
   awaitable<core::Result> broadcast(core::StanzaEvent& ev) {
@@ -91,20 +111,8 @@ class Presence final : public core::Module {
     session->set_presence(stanza);
     const Jid user = session->jid().bare();
 
-    std::shared_ptr<const storage::Roster> roster;
-    try {
-      roster = co_await roster_->get(user);
-    } catch (const std::exception& e) {
-      spdlog::error("presence of {}: cannot read the roster: {}", user.bare_str(), e.what());
-      roster = std::make_shared<const storage::Roster>();
-    }
-    // To every subscriber (§4.2.2, §4.4.2), serialized per recipient since 'to' differs.
-    for (const auto& item : roster->items) {
-      if (!has_from(item.state)) continue;
-      xml::Element copy = *stanza;
-      copy.set_attr("to", item.contact);
-      co_await router().route(std::move(copy));
-    }
+    auto roster = co_await roster_or_empty(user);
+    co_await to_subscribers(*roster, *stanza);  // §4.2.2, §4.4.2
     // To all of the user's available resources, including this one.
     for (auto& other : directory().resources(user)) {
       if (!other->available.load()) continue;
@@ -152,19 +160,8 @@ class Presence final : public core::Module {
     out.remove_attr("to");
 
     if (was_available) {
-      std::shared_ptr<const storage::Roster> roster;
-      try {
-        roster = co_await roster_->get(user);
-      } catch (const std::exception& e) {
-        spdlog::error("unavailable presence of {}: cannot read the roster: {}", user.bare_str(), e.what());
-        roster = std::make_shared<const storage::Roster>();
-      }
-      for (const auto& item : roster->items) {
-        if (!has_from(item.state)) continue;
-        xml::Element copy = out;
-        copy.set_attr("to", item.contact);
-        co_await router().route(std::move(copy));
-      }
+      auto roster = co_await roster_or_empty(user);
+      co_await to_subscribers(*roster, out);
       for (auto& other : directory().resources(user)) {
         if (!other->available.load() && other.get() != &session) continue;
         xml::Element copy = out;
@@ -259,10 +256,7 @@ class Presence final : public core::Module {
     if (type == roster::Type::unsubscribed && change && change->before && has_from(*change->before)) {
       // The contact loses the user's presence: unavailable from every resource first
       // (§3.2.2). Not when merely denying a request: the contact never saw any presence.
-      for (auto& s : directory().resources(user)) {
-        if (!s->available.load()) continue;
-        co_await router().route(presence(s->jid().str(), contact.bare_str(), "unavailable"));
-      }
+      co_await roster_->unavailable_to(user, contact);
     }
     co_await router().route(std::move(out));
     if (type == roster::Type::subscribed) {
@@ -341,10 +335,7 @@ class Presence final : public core::Module {
         change->after && !has_from(*change->after)) {
       // The contact no longer receives this user's presence: it learns the user is gone
       // (§3.3.3 step 3).
-      for (auto& s : directory().resources(user)) {
-        if (!s->available.load()) continue;
-        co_await router().route(presence(s->jid().str(), contact.bare_str(), "unavailable"));
-      }
+      co_await roster_->unavailable_to(user, contact);
     }
     if (outcome.auto_reply) {
       co_await router().route(presence(user.bare_str(), contact.bare_str(), roster::to_string(*outcome.auto_reply)));

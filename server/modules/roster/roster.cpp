@@ -172,14 +172,7 @@ class Roster final : public core::Module {
       if (has_from(before) || before.pending_in) {
         if (has_from(before)) {
           // The contact loses the user's presence: tell it the user is gone first (§3.2.2).
-          for (auto& s : ev.host.server().directory().resources(ev.to)) {
-            if (!s->available.load()) continue;
-            xml::Element u("presence", "jabber:client");
-            u.set_attr("from", s->jid().str());
-            u.set_attr("to", contact.bare_str());
-            u.set_attr("type", "unavailable");
-            co_await router.route(std::move(u));
-          }
+          co_await service.unavailable_to(ev.to, contact);
         }
         co_await send("unsubscribed");
       }

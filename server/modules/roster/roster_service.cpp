@@ -118,6 +118,17 @@ void RosterService::announce(const xmpp::Jid& user, const std::optional<storage:
   if (change && storage::visible_change(change->before, change->after)) push(user, *change);
 }
 
+awaitable<void> RosterService::unavailable_to(const xmpp::Jid& user, const xmpp::Jid& contact) {
+  for (auto& s : host_.server().directory().resources(user)) {
+    if (!s->available.load()) continue;
+    xml::Element p("presence", "jabber:client");
+    p.set_attr("from", s->jid().str());
+    p.set_attr("to", contact.bare_str());
+    p.set_attr("type", "unavailable");
+    co_await host_.server().router().route(std::move(p));
+  }
+}
+
 void RosterService::write_item(xml::Element& query, const std::string& contact, const ContactState* state) {
   auto& item = query.add("item");
   item.set_attr("jid", contact);

@@ -52,6 +52,10 @@ class RosterService {
   // Roster push of `change` (RFC 6121 §2.1.6) to every interested resource, or to `only`.
   void push(const xmpp::Jid& user, const storage::RosterChange& change, core::Session* only = nullptr);
 
+  // Unavailable presence from each of the user's available resources to `contact`, for a
+  // contact that is losing its subscription to the user (RFC 6121 §3.2.2, §3.3.3).
+  awaitable<void> unavailable_to(const xmpp::Jid& user, const xmpp::Jid& contact);
+
   static void write_item(xml::Element& query, const std::string& contact, const storage::ContactState* state);
   static const storage::RosterItem* find(const storage::Roster& roster, std::string_view contact);
 
