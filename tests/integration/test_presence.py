@@ -388,3 +388,27 @@ def test_slixmpp_sees_contact_come_and_go(server):
         sx.run(scenario, timeout=30)
     finally:
         b_raw.close()
+
+
+def test_replaced_session_does_not_announce_its_resource_gone(server):
+    """A second login with the same resource replaces the first (RFC 6120 7.7.2.2). The
+    resource lives on, so contacts must not get an unavailable for it that could overtake
+    the new session's presence; they get the new session's presence instead."""
+    a_jid, b_jid = new_users(server, "rpa", "rpb")
+    befriend(server, a_jid, b_jid)
+    a = online(server, a_jid, "watch")
+    b1 = online(server, b_jid, "same", payload="<status>first</status>")
+    try:
+        wait_pres(a, f"{b_jid}/same", status="first")
+        b2 = online(server, b_jid, "same", payload="<status>second</status>")
+        try:
+            b1.expect_stream_error("conflict")
+            seen = [el for el in collect(a, 1.5) if is_pres(el, frm=f"{b_jid}/same")]
+            types = [el.get("type", "available") for el in seen]
+            assert "unavailable" not in types, [rc.show(e) for e in seen]
+            assert any(pres_status(el) == "second" for el in seen), [rc.show(e) for e in seen]
+        finally:
+            b2.close()
+    finally:
+        a.close()
+        b1.close()

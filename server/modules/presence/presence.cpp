@@ -191,6 +191,13 @@ class Presence final : public core::Module {
   }
 
   awaitable<void> session_closed(std::shared_ptr<core::Session> session) {
+    // Replaced by a new session with the same resource (RFC 6120 §7.7.2.2): the resource
+    // lives on, and an unavailable now could overtake the new session's presence.
+    if (auto current = directory().find(session->jid()); current && current != session) {
+      session->available.store(false);
+      session->module_state<DirectedSet>(kDirectedKey).clear();
+      co_return;
+    }
     xml::Element unavailable("presence", "jabber:client");
     unavailable.set_attr("type", "unavailable");
     co_await go_unavailable(*session, unavailable);
