@@ -83,6 +83,18 @@ class Presence final : public core::Module {
     co_return std::make_shared<const storage::Roster>();
   }
 
+  // A new subscriber gets the user's current presence from each available resource (§3.1.5).
+  awaitable<void> current_presence_to(const Jid& user, const Jid& contact) {
+    for (auto& s : directory().resources(user)) {
+      if (!s->available.load()) continue;
+      if (auto p = s->presence()) {
+        xml::Element copy = *p;
+        copy.set_attr("to", contact.bare_str());
+        co_await router().route(std::move(copy));
+      }
+    }
+  }
+
   // To every contact with a subscription to the user, one copy each since 'to' differs.
   awaitable<void> to_subscribers(const storage::Roster& roster, const xml::Element& stanza) {
     for (const auto& item : roster.items) {
@@ -266,17 +278,7 @@ class Presence final : public core::Module {
       co_await roster_->unavailable_to(user, contact);
     }
     co_await router().route(std::move(out));
-    if (type == roster::Type::subscribed) {
-      // The new subscriber gets the user's current presence (§3.1.5).
-      for (auto& s : directory().resources(user)) {
-        if (!s->available.load()) continue;
-        if (auto p = s->presence()) {
-          xml::Element copy = *p;
-          copy.set_attr("to", contact.bare_str());
-          co_await router().route(std::move(copy));
-        }
-      }
-    }
+    if (type == roster::Type::subscribed) co_await current_presence_to(user, contact);
   }
 
   // --- presence arriving for a local user (§3 inbound, §4.3 probes) ---------------------
@@ -346,16 +348,7 @@ class Presence final : public core::Module {
     }
     if (outcome.auto_reply) {
       co_await router().route(presence(user.bare_str(), contact.bare_str(), roster::to_string(*outcome.auto_reply)));
-      if (*outcome.auto_reply == roster::Type::subscribed) {
-        for (auto& s : directory().resources(user)) {
-          if (!s->available.load()) continue;
-          if (auto p = s->presence()) {
-            xml::Element copy = *p;
-            copy.set_attr("to", contact.bare_str());
-            co_await router().route(std::move(copy));
-          }
-        }
-      }
+      if (*outcome.auto_reply == roster::Type::subscribed) co_await current_presence_to(user, contact);
     }
   }
 
