@@ -156,4 +156,56 @@ class RosterStore {
                                                                std::string username) = 0;
 };
 
+// Privacy lists (XEP-0016). They also hold the blocklist (XEP-0191): blocked JIDs are the
+// default list's items of type jid, action deny and no stanza kinds (everything).
+namespace privacy_kind {  // bits of PrivacyItem::kinds
+inline constexpr std::uint8_t message = 1;
+inline constexpr std::uint8_t iq = 2;
+inline constexpr std::uint8_t presence_in = 4;
+inline constexpr std::uint8_t presence_out = 8;
+inline constexpr std::uint8_t all = 15;
+}  // namespace privacy_kind
+
+struct PrivacyItem {
+  enum class Type : std::uint8_t { any, jid, group, subscription };  // any: the fall-through item
+  Type type = Type::any;
+  std::string value;  // a JID string, a group name, or none/to/from/both; empty for any
+  bool allow = false;
+  std::uint32_t order = 0;  // unique within a list
+  std::uint8_t kinds = 0;   // privacy_kind bits; 0: every stanza (the item had no child elements)
+
+  friend bool operator==(const PrivacyItem&, const PrivacyItem&) = default;
+};
+
+struct PrivacyList {
+  std::string name;
+  std::vector<PrivacyItem> items;  // ascending order
+
+  friend bool operator==(const PrivacyList&, const PrivacyList&) = default;
+};
+
+struct PrivacyLists {
+  std::vector<PrivacyList> lists;  // sorted bytewise by name, names unique
+  std::string default_name;        // empty: no default list; otherwise names one of lists
+
+  friend bool operator==(const PrivacyLists&, const PrivacyLists&) = default;
+};
+
+class PrivacyStore {
+ public:
+  virtual ~PrivacyStore() = default;
+
+  // Every list of the account and which one is the default; empty if there is no account.
+  virtual awaitable<PrivacyLists> load(std::string domain, std::string username) = 0;
+  // Atomically read-modify-write all of the account's lists: in one transaction, lock the
+  // ACCOUNT row (SELECT ... FOR NO KEY UPDATE, as RosterStore::update), load, call
+  // `update` (pure, no I/O, called exactly once) and, if it returns lists different from
+  // the current ones, write the difference (lists created, replaced or removed; the
+  // default). Returns {before, after} (after == before when nothing was written), or
+  // nullopt if the account does not exist. What `update` throws propagates, nothing written.
+  virtual awaitable<std::optional<std::pair<PrivacyLists, PrivacyLists>>> modify(
+      std::string domain, std::string username,
+      std::function<std::optional<PrivacyLists>(const PrivacyLists& current)> update) = 0;
+};
+
 }  // namespace herald::storage

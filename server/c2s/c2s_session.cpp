@@ -247,6 +247,9 @@ awaitable<void> C2sSession::handle_bind(const xml::Element& iq) {
   }
   bound_ = true;
   state_ = stream::State::established;
+  // Modules prepare the session (roster cache, access rules) before the client learns it
+  // is bound, so its first stanza already finds them in place.
+  if (auto* host = server_.host(domain_)) co_await host->session_bound(self);
 
   xml::Element result = xmpp::iq_result(iq);
   result.remove_attr("from");
@@ -255,7 +258,6 @@ awaitable<void> C2sSession::handle_bind(const xml::Element& iq) {
   send(result);
   spdlog::info("{} bound on worker {} from {}", jid_.str(), worker_.index(), remote_address_);
   start_keepalive();
-  if (auto* host = server_.host(domain_)) co_await host->session_bound(self);
 }
 
 void C2sSession::send_keepalive_probe() {

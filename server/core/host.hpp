@@ -48,13 +48,25 @@ class Host {
   const std::vector<std::string>& features() const { return features_; }
   const std::vector<std::string>& account_features() const { return account_features_; }
 
-  // Session lifecycle: after a resource is bound, and after its stream has ended (however
-  // it ended). Hooks run in registration order on the session's worker.
+  // Session lifecycle: after a resource is bound (before the client gets the bind result),
+  // and after its stream has ended (however it ended). Hooks run in registration order on
+  // the session's worker.
   using SessionHook = std::function<awaitable<void>(std::shared_ptr<Session>)>;
   void on_session_bound(SessionHook hook) { bound_hooks_.push_back(std::move(hook)); }
   void on_session_closed(SessionHook hook) { closed_hooks_.push_back(std::move(hook)); }
   awaitable<void> session_bound(std::shared_ptr<Session> session) const;
   awaitable<void> session_closed(std::shared_ptr<Session> session) const;
+
+  // Whether a stanza addressed to a user's bare JID (or one of its resources) may be
+  // handed to `session` (access rules). The router asks while choosing sessions, on the
+  // sender's worker: filters must be quick and must not block.
+  using DeliveryFilter = std::function<bool(Session& session, const StanzaEvent& event)>;
+  void add_delivery_filter(DeliveryFilter filter) { delivery_filters_.push_back(std::move(filter)); }
+  bool may_deliver(Session& session, const StanzaEvent& event) const {
+    for (const auto& filter : delivery_filters_)
+      if (!filter(session, event)) return false;
+    return true;
+  }
 
   // Contributions to <stream:features> after resource binding is offered.
   using FeatureHook = std::function<void(xml::Element& features)>;
@@ -71,6 +83,7 @@ class Host {
   std::vector<std::string> features_;
   std::vector<std::string> account_features_;
   std::vector<FeatureHook> stream_features_;
+  std::vector<DeliveryFilter> delivery_filters_;
   std::vector<SessionHook> bound_hooks_;
   std::vector<SessionHook> closed_hooks_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> services_;

@@ -134,6 +134,11 @@ awaitable<void> Router::route_to(xml::Element& stanza, const Jid& from, const Ji
   const Kind kind = xmpp::kind_of(stanza);
   const auto dest = dest_of(to);
   StanzaEvent ev{*host, stanza, from, to, origin};
+  if (dest != "host") {
+    std::string name = "inbound/";
+    name += dest;
+    if (co_await host->events().fire(name, ev) == Result::handled) co_return;
+  }
   if (kind == Kind::iq) {
     const auto type = stanza.attr_or("type");
     if (type == "get" || type == "set") {
@@ -192,7 +197,7 @@ awaitable<void> Router::default_local(StanzaEvent& ev, Kind kind, std::string_vi
       if (dest == "bare") {
         auto serialized = std::make_shared<const std::string>(xml::serialize(stanza));
         for (auto& s : directory.resources(ev.to))
-          if (s->available.load()) send_to(*s, serialized);
+          if (s->available.load() && ev.host.may_deliver(*s, ev)) send_to(*s, serialized);
       }
       co_return;
     }
@@ -224,6 +229,13 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
   auto sessions = server_.directory().resources(ev.to);
   std::erase_if(sessions, [](const auto& s) { return !s->available.load() || s->priority.load() < 0; });
   if (!sessions.empty()) {
+    std::erase_if(sessions, [&](const auto& s) { return !ev.host.may_deliver(*s, ev); });
+    if (sessions.empty()) {
+      // Online, but the rules of every eligible session refuse it (XEP-0016 §2.13): the
+      // sender gets the error an offline blocked user's server gives, not offline storage.
+      if (type != "headline") co_await bounce(stanza, StanzaError::service_unavailable);
+      co_return;
+    }
     auto serialized = std::make_shared<const std::string>(xml::serialize(stanza));
     if (type == "headline") {
       for (auto& s : sessions) send_to(*s, serialized);

@@ -4,6 +4,8 @@
 //
 // Events, fired on the host named:
 //   pre-<kind>/<dest>            sender's host, for stanzas from local clients (outbound rules)
+//   inbound/<bare|full>          destination host, every stanza to a local account, before
+//                                the events below (inbound access rules)
 //   iq-<get|set>/<dest>/<ns>:<name>, then iq/<dest>    destination host
 //   message/<dest>, presence/<dest>                    destination host
 //   message/offline              destination host: a message for an account with no available resource

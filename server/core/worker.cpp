@@ -4,6 +4,7 @@
 
 #include "storage/pg/account_store.hpp"
 #include "storage/pg/pool.hpp"
+#include "storage/pg/privacy_store.hpp"
 #include "storage/pg/roster_store.hpp"
 #include "storage/stores.hpp"
 
@@ -20,7 +21,8 @@ Worker::Worker(unsigned index, const config::Config& cfg)
           io_, storage::pg::Pool::Options{cfg.database.conninfo, cfg.database.pool_size,
                                           cfg.database.connect_timeout, std::chrono::seconds(30)})),
       accounts_(storage::pg::make_account_store(*pool_)),
-      roster_(storage::pg::make_roster_store(*pool_)) {}
+      roster_(storage::pg::make_roster_store(*pool_)),
+      privacy_(storage::pg::make_privacy_store(*pool_)) {}
 
 Worker::~Worker() { stop(); }
 

@@ -13,6 +13,7 @@
 namespace herald::storage {
 class AccountStore;
 class RosterStore;
+class PrivacyStore;
 namespace pg {
 class Pool;
 }
@@ -31,6 +32,7 @@ class Worker {
   asio::io_context& io() { return io_; }
   storage::AccountStore& accounts() { return *accounts_; }
   storage::RosterStore& roster() { return *roster_; }
+  storage::PrivacyStore& privacy() { return *privacy_; }
   storage::pg::Pool& pool() { return *pool_; }
 
   // The worker whose thread is running, or nullptr outside workers.
@@ -54,6 +56,7 @@ class Worker {
   std::unique_ptr<storage::pg::Pool> pool_;
   std::unique_ptr<storage::AccountStore> accounts_;
   std::unique_ptr<storage::RosterStore> roster_;
+  std::unique_ptr<storage::PrivacyStore> privacy_;
   std::thread thread_;
   std::unordered_map<std::size_t, StreamCloser> streams_;
   std::size_t next_stream_id_ = 1;

@@ -236,6 +236,8 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
     r.integer_into("max_attributes", l.max_attributes, 4, 4096);
     r.integer_into("send_queue_bytes", l.send_queue_bytes, 16 * 1024, std::int64_t{1} << 32);
     r.seconds_into("unauthenticated_timeout", l.unauthenticated_timeout, 1, 3600);
+    r.integer_into("privacy_lists", l.privacy_lists, 1, 10000);
+    r.integer_into("privacy_list_items", l.privacy_list_items, 1, 1000000);
     r.reject_unknown();
   }
 

@@ -45,6 +45,8 @@ struct Limits {
   std::size_t max_attributes = 64;
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
   std::chrono::seconds unauthenticated_timeout{60};
+  std::size_t privacy_lists = 50;         // privacy lists per account (XEP-0016)
+  std::size_t privacy_list_items = 5000;  // items per list, blocked JIDs included (XEP-0191)
 };
 
 struct Auth {

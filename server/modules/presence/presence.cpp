@@ -10,6 +10,7 @@
 #include "server/core/host.hpp"
 #include "server/core/worker.hpp"
 #include "server/modules/iq_helpers.hpp"
+#include "server/modules/privacy/privacy_service.hpp"
 #include "server/modules/roster/roster_service.hpp"
 #include "server/xml/serializer.hpp"
 #include "server/xmpp/namespaces.hpp"
@@ -54,6 +55,7 @@ class Presence final : public core::Module {
   void load(core::Host& host) override {
     host_ = &host;
     roster_ = &host.service<RosterService>();
+    privacy_ = &host.service<PrivacyService>();
     started_ = std::chrono::steady_clock::now();
     host.add_feature(std::string(kLast));
     host.add_account_feature(std::string(kLast));
@@ -86,7 +88,7 @@ class Presence final : public core::Module {
   // A new subscriber gets the user's current presence from each available resource (§3.1.5).
   awaitable<void> current_presence_to(const Jid& user, const Jid& contact) {
     for (auto& s : directory().resources(user)) {
-      if (!s->available.load()) continue;
+      if (!s->available.load() || !privacy_->presence_visible(*s, contact)) continue;
       if (auto p = s->presence()) {
         xml::Element copy = *p;
         copy.set_attr("to", contact.bare_str());
@@ -95,10 +97,13 @@ class Presence final : public core::Module {
     }
   }
 
-  // To every contact with a subscription to the user, one copy each since 'to' differs.
-  awaitable<void> to_subscribers(const storage::Roster& roster, const xml::Element& stanza) {
+  // To every contact with a subscription to the user that the session's access rules and
+  // visibility let see it, one copy each since 'to' differs.
+  awaitable<void> to_subscribers(core::Session& session, const storage::Roster& roster, const xml::Element& stanza) {
     for (const auto& item : roster.items) {
       if (!has_from(item.state)) continue;
+      auto contact = Jid::parse(item.contact);
+      if (!contact || !privacy_->presence_visible(session, *contact)) continue;
       xml::Element copy = stanza;
       copy.set_attr("to", item.contact);
       co_await router().route(std::move(copy));
@@ -124,7 +129,7 @@ class Presence final : public core::Module {
     const Jid user = session->jid().bare();
 
     auto roster = co_await roster_or_empty(user);
-    co_await to_subscribers(*roster, *stanza);  // §4.2.2, §4.4.2
+    co_await to_subscribers(*session, *roster, *stanza);  // §4.2.2, §4.4.2
     // To all of the user's available resources, including this one.
     for (auto& other : directory().resources(user)) {
       if (!other->available.load()) continue;
@@ -134,9 +139,13 @@ class Presence final : public core::Module {
     }
     if (!initial) co_return core::Result::handled;
 
-    // Initial presence: probe the contacts this user is subscribed to (§4.2.2)...
+    // Initial presence: probe the contacts this user is subscribed to (§4.2.2), unless an
+    // invisible session asked for no probes (XEP-0186) or the rules block the contact...
+    const bool probe = !privacy_->suppress_probes(*session);
     for (const auto& item : roster->items) {
-      if (!has_to(item.state)) continue;
+      if (!probe || !has_to(item.state)) continue;
+      auto contact = Jid::parse(item.contact);
+      if (!contact || !privacy_->check_session(*session, privacy::Check::other, *contact).allow) continue;
       co_await router().route(presence(user.bare_str(), item.contact, "probe"));
     }
     // ...show this resource the user's other available resources...
@@ -173,7 +182,7 @@ class Presence final : public core::Module {
 
     if (was_available) {
       auto roster = co_await roster_or_empty(user);
-      co_await to_subscribers(*roster, out);
+      co_await to_subscribers(session, *roster, out);
       for (auto& other : directory().resources(user)) {
         if (!other->available.load() && other.get() != &session) continue;
         xml::Element copy = out;
@@ -230,7 +239,9 @@ class Presence final : public core::Module {
         state = co_await roster_->state(ev.from.bare(), ev.to);
       } catch (const std::exception&) {
       }
-      if (!has_from(state) || !ev.to.is_bare()) {
+      // An invisible session's subscribers only see it through directed presence, so
+      // they are owed unavailable like any other directed recipient (XEP-0186).
+      if (!has_from(state) || !ev.to.is_bare() || privacy_->invisible(*ev.origin)) {
         auto& directed = ev.origin->module_state<DirectedSet>(kDirectedKey);
         if (type.empty()) {
           directed.insert(ev.to.str());
@@ -333,7 +344,7 @@ class Presence final : public core::Module {
     if (!exists) co_return;
     if (outcome.forward) {
       for (auto& s : directory().resources(user)) {
-        if (!s->available.load()) continue;
+        if (!s->available.load() || !ev.host.may_deliver(*s, ev)) continue;
         core::Router::send_to(*s, in);
       }
     }
@@ -370,9 +381,18 @@ class Presence final : public core::Module {
       co_return;
     }
     bool any = false;
+    bool online = false;
+    bool refused = false;
     for (auto& s : directory().resources(user)) {
       if (!s->available.load()) continue;
       if (!ev.to.is_bare() && s->jid() != ev.to) continue;
+      online = true;
+      if (!privacy_->presence_visible(*s, ev.from)) {
+        // Denied by the session's rules: no answer at all (XEP-0016 §2.14). Invisible:
+        // answered below as if the resource were offline (XEP-0186).
+        refused = refused || !privacy_->invisible(*s);
+        continue;
+      }
       auto p = s->presence();
       if (!p) continue;
       any = true;
@@ -385,7 +405,17 @@ class Presence final : public core::Module {
         co_await router().route(std::move(copy));
       }
     }
-    if (any) co_return;
+    if (any || refused) co_return;
+    if (!online) {
+      bool denied = false;
+      try {
+        denied = !(co_await privacy_->check_account(user, privacy::Check::presence_out, ev.from)).allow;
+      } catch (const std::exception& e) {
+        spdlog::warn("privacy lists of {}: {}", user.bare_str(), e.what());
+        denied = true;
+      }
+      if (denied) co_return;
+    }
     // Offline: the last unavailable presence with its status and when it happened (§4.3.2
     // rule 3, RFC 2779 3.2.1).
     auto reply = presence(user.bare_str(), ev.from.str(), "unavailable");
@@ -457,6 +487,7 @@ class Presence final : public core::Module {
 
   core::Host* host_ = nullptr;
   RosterService* roster_ = nullptr;
+  PrivacyService* privacy_ = nullptr;
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -79,6 +79,12 @@ awaitable<ContactState> RosterService::state(const xmpp::Jid& user, const xmpp::
   co_return ContactState{};
 }
 
+std::shared_ptr<const storage::Roster> RosterService::cached(const xmpp::Jid& user) {
+  std::lock_guard lock(mutex_);
+  auto it = cache_.find(user.bare_str());
+  return it == cache_.end() ? nullptr : it->second;
+}
+
 void RosterService::forget(const xmpp::Jid& user) {
   std::lock_guard lock(mutex_);
   cache_.erase(user.bare_str());

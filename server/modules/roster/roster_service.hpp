@@ -38,6 +38,8 @@ class RosterService {
   // The user's state toward `contact` as far as presence is concerned (in-roster items).
   awaitable<storage::ContactState> state(const xmpp::Jid& user, const xmpp::Jid& contact);
   void forget(const xmpp::Jid& user);
+  // The cached roster of a user with a bound resource, or nullptr. No I/O, any thread.
+  std::shared_ptr<const storage::Roster> cached(const xmpp::Jid& user);
 
   using Updater = std::function<std::optional<storage::ContactState>(const storage::ContactState&)>;
   // Atomically changes the user's state toward `contact` and refreshes the cache. nullopt

@@ -55,6 +55,10 @@ TEST_CASE("migrations: the embedded list is ordered, contiguous and checksummed"
   REQUIRE(list.size() >= 2);
   CHECK(label(list[1]) == "0002_roster");
   CHECK(list[1].sql.find("CREATE TABLE roster_items") != std::string_view::npos);
+  REQUIRE(list.size() >= 3);
+  CHECK(label(list[2]) == "0003_privacy");
+  CHECK(list[2].sql.find("CREATE TABLE privacy_lists") != std::string_view::npos);
+  CHECK(list[2].sql.find("CREATE TABLE privacy_items") != std::string_view::npos);
 }
 
 TEST_CASE("migrations: embed.py carries the SQL byte for byte") {
