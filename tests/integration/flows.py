@@ -340,3 +340,240 @@ def befriend(server, user, contact, mutual=True):
         b.close()
     # the sessions' unavailable presence must not reach the test proper
     _time.sleep(0.3)
+
+
+# ---------------------------------------------------------------- access rules
+# Helpers for privacy lists (XEP-0016), the blocking command (XEP-0191) and invisibility
+# (XEP-0186), shared by test_privacy.py, test_blocking.py and test_invisible.py.
+NS_PRIVACY = "jabber:iq:privacy"
+NS_BLOCKING = "urn:xmpp:blocking"
+NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
+NS_INVISIBLE = "urn:xmpp:invisible:1"
+NS_INVISIBLE0 = "urn:xmpp:invisible:0"
+PRIVACY_KINDS = ("message", "iq", "presence-in", "presence-out")
+# an IQ payload no client library answers by itself
+UNKNOWN_PAYLOAD = "<query xmlns='urn:herald:test:nobody-handles-this'/>"
+
+
+def privacy_item(action, order, type_=None, value=None, kinds=()):
+    """One <item/> of a privacy list; kinds: names from PRIVACY_KINDS (none: everything)."""
+    attrs = ""
+    if type_ is not None:
+        attrs += f" type={_quoteattr(type_)}"
+    if value is not None:
+        attrs += f" value={_quoteattr(value)}"
+    if action is not None:
+        attrs += f" action={_quoteattr(action)}"
+    if order is not None:
+        attrs += f" order={_quoteattr(str(order))}"
+    inner = "".join(f"<{k}/>" for k in kinds)
+    return f"<item{attrs}>{inner}</item>" if inner else f"<item{attrs}/>"
+
+
+def deny_jid(jid, order=1, kinds=()):
+    return privacy_item("deny", order, "jid", jid, kinds)
+
+
+def privacy_iq(c, type_, inner="", id=None):
+    """An IQ in jabber:iq:privacy to the user's own account; returns the answer."""
+    return c.iq(type_, f"<query xmlns='{NS_PRIVACY}'>{inner}</query>", id=id)
+
+
+def privacy_set_list(c, name, items):
+    """Creates or replaces list `name` with `items` (XML strings); [] removes it."""
+    body = "".join(items)
+    inner = (f"<list name={_quoteattr(name)}>{body}</list>" if body
+             else f"<list name={_quoteattr(name)}/>")
+    return privacy_iq(c, "set", inner)
+
+
+def privacy_get(c, *names):
+    """No names: the list of lists; otherwise a get of these lists."""
+    return privacy_iq(c, "get", "".join(f"<list name={_quoteattr(n)}/>" for n in names))
+
+
+def privacy_active(c, name=None):
+    return privacy_iq(c, "set", "<active/>" if name is None else f"<active name={_quoteattr(name)}/>")
+
+
+def privacy_default(c, name=None):
+    return privacy_iq(c, "set", "<default/>" if name is None else f"<default name={_quoteattr(name)}/>")
+
+
+def assert_result(answer, what="the request"):
+    assert answer.get("type") == "result", f"{what} failed: {rc.show(answer)}"
+    return answer
+
+
+def assert_error(answer, condition, what="the request"):
+    """The answer is an error with that condition; returns its type."""
+    assert answer.get("type") == "error", f"{what}: expected <{condition}/>, got {rc.show(answer)}"
+    err = rc.stanza_error(answer)
+    assert err is not None and err[1] == condition, (
+        f"{what}: expected <{condition}/>, got {rc.show(answer)}")
+    return err[0]
+
+
+def privacy_names(c):
+    """The answer to a get of the list names: (active or None, default or None, [names])."""
+    answer = assert_result(privacy_get(c), "privacy list names")
+    query = answer.find(q(NS_PRIVACY, "query"))
+    assert query is not None, f"no <query/>: {rc.show(answer)}"
+    active = query.find(q(NS_PRIVACY, "active"))
+    default = query.find(q(NS_PRIVACY, "default"))
+    names = [el.get("name") for el in query.findall(q(NS_PRIVACY, "list"))]
+    return (None if active is None else active.get("name"),
+            None if default is None else default.get("name"), names)
+
+
+def privacy_items(c, name):
+    """The items of list `name` as dicts (type, value, action, order, kinds)."""
+    answer = assert_result(privacy_get(c, name), f"get of privacy list {name!r}")
+    lists = answer.findall(f"{q(NS_PRIVACY, 'query')}/{q(NS_PRIVACY, 'list')}")
+    assert len(lists) == 1 and lists[0].get("name") == name, rc.show(answer)
+    items = []
+    for el in lists[0].findall(q(NS_PRIVACY, "item")):
+        items.append({
+            "type": el.get("type"), "value": el.get("value"), "action": el.get("action"),
+            "order": el.get("order"),
+            "kinds": sorted(ch.tag.split("}", 1)[1] for ch in el),
+        })
+    return items
+
+
+def is_privacy_push(el, name=None):
+    if el.tag != q(NS_CLIENT, "iq") or el.get("type") != "set":
+        return False
+    query = el.find(q(NS_PRIVACY, "query"))
+    if query is None:
+        return False
+    lists = query.findall(q(NS_PRIVACY, "list"))
+    return name is None or any(ls.get("name") == name for ls in lists)
+
+
+def _ack(c, el):
+    if el.get("id"):
+        c.send(f"<iq type='result' id={_quoteattr(el.get('id'))}/>")
+
+
+def take_privacy_push(c, name, timeout=None):
+    """The privacy list push for `name` at c (checked: exactly one empty <list/>, addressed
+    to c or unaddressed, from nobody or the bare JID); acknowledged."""
+    el = take(c, lambda e: is_privacy_push(e, name), timeout,
+              what=f"a privacy list push for {name!r}")
+    children = list(el.find(q(NS_PRIVACY, "query")))
+    assert len(children) == 1 and children[0].tag == q(NS_PRIVACY, "list"), (
+        f"a push holds exactly one <list/> (XEP-0016 2.2 rule 10): {rc.show(el)}")
+    assert len(children[0]) == 0, f"a push names the list only: {rc.show(el)}"
+    assert el.get("to") in (None, c.jid), f"push to {el.get('to')}: {rc.show(el)}"
+    assert el.get("from") in (None, bare(c.jid)), f"push from elsewhere: {rc.show(el)}"
+    _ack(c, el)
+    return el
+
+
+def use_list(c, name, items, others=(), active=True, default=False):
+    """Sets list `name` from session c (taking the push at c and at the user's other
+    sessions `others`), then makes it c's active list and/or the default list."""
+    assert_result(privacy_set_list(c, name, items), f"set of privacy list {name!r}")
+    for s in (c, *others):
+        take_privacy_push(s, name)
+    if active:
+        assert_result(privacy_active(c, name), f"activation of {name!r}")
+    if default:
+        assert_result(privacy_default(c, name), f"default {name!r}")
+
+
+def block_iq(c, verb, jids, id=None):
+    """<block/> or <unblock/> with these JIDs (none: the empty element); the answer."""
+    items = "".join(f"<item jid={_quoteattr(j)}/>" for j in jids)
+    inner = f"<{verb} xmlns='{NS_BLOCKING}'>{items}</{verb}>" if items else f"<{verb} xmlns='{NS_BLOCKING}'/>"
+    return c.iq("set", inner, id=id)
+
+
+def block(c, *jids, others=()):
+    """Blocks jids (asserting the result) and takes the block push at c and others."""
+    assert_result(block_iq(c, "block", jids), f"block {jids}")
+    for s in (c, *others):
+        take_block_push(s, "block", jids)
+
+
+def unblock(c, *jids, others=()):
+    """Unblocks jids (none: all) and takes the unblock push at c and others."""
+    assert_result(block_iq(c, "unblock", jids), f"unblock {jids}")
+    for s in (c, *others):
+        take_block_push(s, "unblock", jids)
+
+
+def blocklist(c):
+    """The blocked JIDs (a list, in the server's order)."""
+    answer = assert_result(c.iq("get", f"<blocklist xmlns='{NS_BLOCKING}'/>"), "blocklist get")
+    bl = answer.find(q(NS_BLOCKING, "blocklist"))
+    assert bl is not None, f"no <blocklist/> in the result: {rc.show(answer)}"
+    return [i.get("jid") for i in bl.findall(q(NS_BLOCKING, "item"))]
+
+
+def is_block_push(el, verb=None, jids=None):
+    """An IQ-set <block/> or <unblock/> (verb None: either) with exactly these item JIDs
+    (jids None: any; () for an empty <unblock/>)."""
+    if el.tag != q(NS_CLIENT, "iq") or el.get("type") != "set":
+        return False
+    for v in (("block", "unblock") if verb is None else (verb,)):
+        payload = el.find(q(NS_BLOCKING, v))
+        if payload is None:
+            continue
+        if jids is None:
+            return True
+        got = sorted(i.get("jid") for i in payload.findall(q(NS_BLOCKING, "item")))
+        return got == sorted(jids)
+    return False
+
+
+def take_block_push(c, verb, jids, timeout=None):
+    el = take(c, lambda e: is_block_push(e, verb, jids), timeout,
+              what=f"a <{verb}/> push with {sorted(jids)}")
+    assert el.get("to") in (None, c.jid), f"push to {el.get('to')}: {rc.show(el)}"
+    assert el.get("from") in (None, bare(c.jid)), f"push from elsewhere: {rc.show(el)}"
+    _ack(c, el)
+    return el
+
+
+def error_for(c, id, timeout=None):
+    """The error reply with that id (looking at skipped elements first)."""
+    return take(c, lambda e: e.get("id") == id and e.get("type") == "error", timeout,
+                what=f"an error reply to {id}")
+
+
+def blocked_error(el):
+    """The <blocked xmlns='urn:xmpp:blocking:errors'/> of an error stanza, or None."""
+    err = el.find(q(NS_CLIENT, "error"))
+    return None if err is None else err.find(q(NS_BLOCKING_ERRORS, "blocked"))
+
+
+def send_iq(c, type_, to, payload=UNKNOWN_PAYLOAD, id=None):
+    """Sends an IQ without waiting for the answer; returns its id."""
+    id = id or rc.new_id("iq")
+    c.send(f"<iq type='{type_}' id='{id}' to={_quoteattr(to)}>{payload}</iq>")
+    return id
+
+
+def invisible(c, probe=None, ns=NS_INVISIBLE):
+    p = "" if probe is None else f" probe='{'true' if probe else 'false'}'"
+    return c.iq("set", f"<invisible xmlns='{ns}'{p}/>")
+
+
+def visible(c, ns=NS_INVISIBLE):
+    return c.iq("set", f"<visible xmlns='{ns}'/>")
+
+
+def disco_features(c, domain="localhost"):
+    answer = assert_result(c.iq("get", f"<query xmlns='{rc.NS_DISCO_INFO}'/>", to=domain),
+                           "disco#info")
+    return {f.get("var") for f in answer.iter(q(rc.NS_DISCO_INFO, "feature"))}
+
+
+def is_offline_presence(el):
+    """The answer to a probe of an offline account (RFC 6121 4.3.2 rule 3): unavailable
+    presence from the bare JID with a XEP-0203 delay. A contact that logged in while the
+    user was offline has it queued; checks for "nothing from the user" ignore it."""
+    return (is_pres(el, type_="unavailable") and "/" not in (el.get("from") or "/")
+            and el.find(q(NS_DELAY, "delay")) is not None)

@@ -286,6 +286,13 @@ class Privacy final : public core::Module {
     return false;
   }
 
+  // True if another session has no active list, so the current default applies to it.
+  bool default_in_use_elsewhere(const core::Session& self, const std::string& default_name) {
+    if (default_name.empty()) return false;
+    const auto others = service_->others_active(self);
+    return std::any_of(others.begin(), others.end(), [](const std::string& active) { return active.empty(); });
+  }
+
   awaitable<core::Result> privacy_set(core::StanzaEvent& ev) {
     if (!own(ev)) co_return co_await reply_error(ev, StanzaError::service_unavailable);
     const auto children = ev.stanza.first_element()->elements();
@@ -317,7 +324,7 @@ class Privacy final : public core::Module {
       co_return co_await change(ev, [&](const PrivacyLists& current) -> std::optional<PrivacyLists> {
         if (current.default_name == name) return std::nullopt;
         if (!name.empty() && !privacy::find_list(current, name)) throw Refusal{StanzaError::item_not_found, {}};
-        if (in_use_elsewhere(session, current.default_name, current.default_name))
+        if (default_in_use_elsewhere(session, current.default_name))
           throw Refusal{StanzaError::conflict, "the default list applies to another of your sessions"};
         PrivacyLists next = current;
         next.default_name = name;
