@@ -217,11 +217,16 @@ class Presence final : public core::Module {
     if (auto current = directory().find(session->jid()); current && current != session) {
       session->available.store(false);
       session->module_state<DirectedSet>(kDirectedKey).clear();
-      co_return;
+    } else {
+      xml::Element unavailable("presence", "jabber:client");
+      unavailable.set_attr("type", "unavailable");
+      try {
+        co_await go_unavailable(*session, unavailable);
+      } catch (const std::exception& e) {
+        spdlog::error("unavailable presence of {}: {}", session->jid().str(), e.what());
+      }
     }
-    xml::Element unavailable("presence", "jabber:client");
-    unavailable.set_attr("type", "unavailable");
-    co_await go_unavailable(*session, unavailable);
+    privacy_->session_closed(*session);  // its rules applied to that last presence
   }
 
   // --- presence from the user's client with a 'to' (§3 outbound, §4.6 directed) --------

@@ -50,11 +50,9 @@ class Privacy final : public core::Module {
 
     for (auto ns : {privacy::kPrivacyNs, privacy::kBlockingNs, kInvisible0, kInvisible1}) host.add_feature(std::string(ns));
 
+    // The session's state is dropped by the presence module once its unavailable presence
+    // is out (that presence still obeys the session's rules and visibility).
     host.on_session_bound([this](std::shared_ptr<core::Session> s) -> awaitable<void> { co_await service_->session_bound(s); });
-    host.on_session_closed([this](std::shared_ptr<core::Session> s) -> awaitable<void> {
-      service_->session_closed(*s);
-      co_return;
-    });
 
     auto& ev = host.events();
     // Enforcement runs ahead of every module (priority 100).

@@ -66,7 +66,8 @@ awaitable<void> PrivacyService::session_bound(const std::shared_ptr<core::Sessio
   {
     std::lock_guard lock(mutex_);
     ++online_[session->jid().bare_str()];
-    sessions_.try_emplace(session.get());
+    // A fresh state: a new session may live at a closed one's address.
+    sessions_[session.get()] = SessionState{};
   }
   try {
     co_await lists(session->jid());
@@ -277,16 +278,17 @@ awaitable<std::optional<std::pair<storage::PrivacyLists, storage::PrivacyLists>>
 awaitable<void> PrivacyService::set_active(const core::Session& session, std::string name) {
   co_await with_presence_effects(session.jid().bare(), [&] {
     std::lock_guard lock(mutex_);
-    sessions_[&session].active = name;
+    if (auto it = sessions_.find(&session); it != sessions_.end()) it->second.active = name;
   });
 }
 
 awaitable<void> PrivacyService::set_invisible(const core::Session& session, bool invisible, bool probe) {
   co_await with_presence_effects(session.jid().bare(), [&] {
     std::lock_guard lock(mutex_);
-    auto& state = sessions_[&session];
-    state.invisible = invisible;
-    state.probe = probe;
+    if (auto it = sessions_.find(&session); it != sessions_.end()) {
+      it->second.invisible = invisible;
+      it->second.probe = probe;
+    }
   });
 }
 

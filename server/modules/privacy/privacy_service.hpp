@@ -43,7 +43,8 @@ class PrivacyService {
   // The user's lists: cached, or loaded from storage (and cached). Throws storage::Error.
   awaitable<Snapshot> lists(const xmpp::Jid& user);
 
-  // Session lifecycle (privacy module hooks).
+  // Session lifecycle: bound from the privacy module's hook; closed from the presence
+  // module, after the session's last unavailable presence went out under its rules.
   awaitable<void> session_bound(const std::shared_ptr<core::Session>& session);
   void session_closed(const core::Session& session);
 
