@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include "federation/s2s/s2s_in.hpp"
+#include "federation/s2s/s2s_manager.hpp"
 #include "server/c2s/c2s_session.hpp"
 #include "server/core/config/config.hpp"
 #include "server/core/server.hpp"
@@ -79,7 +81,9 @@ int main(int argc, char** argv) {
       std::printf("%s: configuration OK\n", config_path.c_str());
       return 0;
     }
-    return server.run(&herald::c2s::C2sSession::accept);
+    const int rc = server.run(&herald::c2s::C2sSession::accept, &herald::federation::S2sIn::accept);
+    herald::federation::S2sManager::release(server);
+    return rc;
   } catch (const herald::config::ConfigError& e) {
     spdlog::critical("configuration error: {}", e.what());
     return 3;

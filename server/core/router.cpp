@@ -127,7 +127,7 @@ awaitable<void> Router::route_to(xml::Element& stanza, const Jid& from, const Ji
       StanzaEvent ev{*sender, stanza, from, to, origin};
       if (co_await sender->events().fire("route/remote", ev) == Result::handled) co_return;
     }
-    co_await bounce(stanza, StanzaError::remote_server_not_found, "this server does not federate yet");
+    co_await bounce(stanza, StanzaError::remote_server_not_found, "federation is disabled on this server");
     co_return;
   }
 

@@ -74,7 +74,8 @@ bool Server::open_listeners() {
       if (address.is_v6()) acceptor->set_option(asio::ip::v6_only(false));
       acceptor->bind(ep);
       acceptor->listen(asio::socket_base::max_listen_connections);
-      spdlog::info("listening on [{}]:{} ({})", l.address, l.port,
+      spdlog::info("listening on [{}]:{} ({}, {})", l.address, l.port,
+                   l.kind == config::ListenerKind::s2s ? "servers" : "clients",
                    l.tls == config::TlsMode::direct ? "direct TLS" : "STARTTLS");
       asio::co_spawn(main_io_, accept_loop(*acceptor, l), asio::detached);
       acceptors_.push_back(std::move(acceptor));
@@ -117,7 +118,7 @@ awaitable<void> Server::accept_loop(asio::ip::tcp::acceptor& acceptor, config::L
         ::close(fd);
         return;
       }
-      on_connection_(*this, w, std::move(s), listener);
+      (listener.kind == config::ListenerKind::s2s ? on_s2s_ : on_c2s_)(*this, w, std::move(s), listener);
     });
   }
 }
@@ -149,8 +150,9 @@ void Server::shutdown_streams() {
   }
 }
 
-int Server::run(ConnectionHandler on_connection) {
-  on_connection_ = std::move(on_connection);
+int Server::run(ConnectionHandler c2s, ConnectionHandler s2s) {
+  on_c2s_ = std::move(c2s);
+  on_s2s_ = std::move(s2s);
   if (!check_schema()) return 1;
   if (!open_listeners()) return 1;
   for (auto& w : workers_) w->start();

@@ -30,7 +30,7 @@ class Server {
   ~Server();
 
   // Checks the schema, opens the listeners, runs until a signal. Returns the exit code.
-  int run(ConnectionHandler on_connection);
+  int run(ConnectionHandler c2s, ConnectionHandler s2s);
   void request_shutdown();
 
   const config::Config& config() const { return config_; }
@@ -58,7 +58,8 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   asio::io_context main_io_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
-  ConnectionHandler on_connection_;
+  ConnectionHandler on_c2s_;
+  ConnectionHandler on_s2s_;
   unsigned next_worker_ = 0;
   std::atomic<bool> shutting_down_{false};
 };

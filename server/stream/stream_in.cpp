@@ -232,7 +232,9 @@ awaitable<void> StreamIn::process_pending() {
 std::string StreamIn::header_xml(std::string_view from) const {
   std::string h = "<?xml version='1.0'?><stream:stream xmlns='";
   h += content_ns_;
-  h += "' xmlns:stream='http://etherx.jabber.org/streams' id='";
+  h += "' xmlns:stream='http://etherx.jabber.org/streams'";
+  if (content_ns_ == "jabber:server") h += " xmlns:db='jabber:server:dialback'";  // XEP-0220
+  h += " id='";
   h += stream_id_;
   h += "'";
   if (!from.empty()) {
@@ -270,6 +272,13 @@ awaitable<void> StreamIn::on_header(const xml::Element& header) {
     co_return;
   }
   domain_ = *to;
+  // Who the peer says it is (servers name themselves; RFC 6120 §4.7.1): nothing is
+  // trusted until the policy authenticates it.
+  if (auto from = xmpp::prep_domain(header.attr_or("from"))) {
+    peer_from_ = *from;
+  } else {
+    peer_from_.clear();
+  }
 
   std::string out = header_xml(domain_);
   header_sent_ = true;

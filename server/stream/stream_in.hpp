@@ -73,6 +73,7 @@ class StreamIn : public core::Session,
   bool tls_ = false;
   bool authenticated_ = false;
   std::string domain_;          // from the first stream header; cannot change on restart
+  std::string peer_from_;       // the header's 'from' as a domain (s2s), empty if none
   std::string remote_address_;  // the peer's IP address
   std::string stream_id_;
 

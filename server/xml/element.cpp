@@ -106,3 +106,13 @@ std::string Element::child_text(std::string_view name, std::string_view ns) cons
 void Element::clear_children() { nodes_.clear(); }
 
 }  // namespace herald::xml
+
+namespace herald::xml {
+
+void Element::rename_namespace(std::string_view from, std::string_view to) {
+  if (is_text_) return;
+  if (ns_ == from) ns_ = std::string(to);
+  for (auto& child : nodes_) child.rename_namespace(from, to);
+}
+
+}  // namespace herald::xml

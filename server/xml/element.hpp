@@ -58,6 +58,9 @@ class Element {
   // Text of the first matching child element; empty if there is none.
   std::string child_text(std::string_view name, std::string_view ns) const;
   void clear_children();
+  // Moves this element and every descendant in namespace `from` to `to` (a stanza crossing
+  // between jabber:client and jabber:server streams, RFC 6120 §4.8.3).
+  void rename_namespace(std::string_view from, std::string_view to);
 
   // Structural equality: kind, name, namespace, attributes (in order), children.
   friend bool operator==(const Element&, const Element&) = default;

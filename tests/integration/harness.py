@@ -199,6 +199,9 @@ def base_config(dbname, certs, starttls_port, direct_port):
             "send_queue_bytes": 4194304,
             "unauthenticated_timeout": 60,
         },
+        # No test outside test_federation*.py may reach another server: DNS goes to a
+        # closed local port, so a remote domain fails at once (remote-server-not-found).
+        "federation": {"dns_servers": ["127.0.0.1:9"], "dns_timeout_ms": 500, "dns_tries": 1},
         "auth": {
             "scram_iterations": 4096,
             "mechanisms": list(ALL_MECHANISMS),

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include <fstream>
 #include <set>
@@ -94,6 +96,38 @@ class TableReader {
   const std::string& source_;
   std::set<std::string> seen_;
 };
+
+std::optional<DnsServer> parse_dns_server(std::string_view text) {
+  DnsServer server;
+  std::string host(text);
+  if (!text.empty() && text.front() == '[') {  // [v6]:port
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = std::string(text.substr(1, close - 1));
+    auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      rest.remove_prefix(1);
+      unsigned port = 0;
+      auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
+      if (ec != std::errc() || p != rest.data() + rest.size() || port == 0 || port > 65535) return std::nullopt;
+      server.port = static_cast<std::uint16_t>(port);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {  // v4:port
+    const auto colon = text.find(':');
+    host = std::string(text.substr(0, colon));
+    auto rest = text.substr(colon + 1);
+    unsigned port = 0;
+    auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
+    if (ec != std::errc() || p != rest.data() + rest.size() || port == 0 || port > 65535) return std::nullopt;
+    server.port = static_cast<std::uint16_t>(port);
+  }
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  server.address = host;
+  return server;
+}
 
 std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
   std::filesystem::path path(p);
@@ -202,6 +236,7 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
   if (cfg.hosts.empty())
     throw ConfigError(fmt::format("{}: at least one [[host]] table is required (domain, certificate, key)", source));
 
+  bool default_listeners = false;
   if (const auto* arr = top.table_array("listener")) {
     std::size_t i = 0;
     for (const auto& node : *arr) {
@@ -219,12 +254,18 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
         else if (*v == "direct") l.tls = TlsMode::direct;
         else r.fail("tls", "must be \"starttls\" or \"direct\", not '" + *v + "'");
       }
+      if (auto v = r.string("type")) {
+        if (*v == "c2s") l.kind = ListenerKind::c2s;
+        else if (*v == "s2s") l.kind = ListenerKind::s2s;
+        else r.fail("type", "must be \"c2s\" (clients) or \"s2s\" (other servers), not '" + *v + "'");
+      }
       r.reject_unknown();
       cfg.listeners.push_back(std::move(l));
     }
   } else {
     cfg.listeners.push_back(Listener{"::", 5222, TlsMode::starttls});
     cfg.listeners.push_back(Listener{"::", 5223, TlsMode::direct});
+    default_listeners = true;
   }
 
   if (const auto* t = top.table("limits")) {
@@ -264,6 +305,51 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
     r.reject_unknown();
   }
   if (cfg.auth.mechanisms.empty()) cfg.auth.mechanisms = all_mechanisms();
+
+  if (const auto* t = top.table("federation")) {
+    TableReader r(*t, "federation", source);
+    auto& f = cfg.federation;
+    if (const auto* node = r.take("enabled")) {
+      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
+      f.enabled = *node->value<bool>();
+    }
+    if (auto v = r.string("ca_file")) f.ca_file = resolve(base_dir, *v);
+    for (const char* key : {"require_valid_certificates", "dialback"}) {
+      if (const auto* node = r.take(key)) {
+        if (!node->is_boolean()) r.fail(key, "must be true or false");
+        (std::string_view(key) == "dialback" ? f.dialback : f.require_valid_certificates) = *node->value<bool>();
+      }
+    }
+    if (const auto* node = r.take("dns_servers")) {
+      const auto* arr = node->as_array();
+      if (!arr) r.fail("dns_servers", "must be an array of \"address\" or \"address:port\" strings");
+      for (const auto& entry : *arr) {
+        auto text = entry.value<std::string>();
+        if (!text) r.fail("dns_servers", "must be an array of strings");
+        auto server = parse_dns_server(*text);
+        if (!server) r.fail("dns_servers", "'" + *text + "' is not an IP address, \"ip:port\" or \"[ipv6]:port\"");
+        f.dns_servers.push_back(*server);
+      }
+    }
+    if (auto v = r.integer("dns_timeout_ms", 100, 60000)) f.dns_timeout = std::chrono::milliseconds(*v);
+    r.integer_into("dns_tries", f.dns_tries, 1, 10);
+    r.seconds_into("connect_timeout", f.connect_timeout, 1, 600);
+    r.seconds_into("bounce_after", f.bounce_after, 1, 3600);
+    r.integer_into("queue_limit", f.queue_limit, 1, 1000000);
+    r.seconds_into("idle_timeout", f.idle_timeout, 10, 86400);
+    r.reject_unknown();
+  }
+  // Outgoing streams verify peers against it even without an s2s listener.
+  if (cfg.federation.enabled) check_readable(cfg.federation.ca_file, "federation.ca_file", source);
+  if (default_listeners && cfg.federation.enabled) {
+    cfg.listeners.push_back(Listener{"::", 5269, TlsMode::starttls, ListenerKind::s2s});
+    cfg.listeners.push_back(Listener{"::", 5270, TlsMode::direct, ListenerKind::s2s});
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].kind == ListenerKind::s2s && !cfg.federation.enabled)
+      throw ConfigError(fmt::format("{}: key 'listener[{}].type': an s2s listener needs federation; set "
+                                    "[federation] enabled = true or remove the listener", source, i));
+  }
 
   if (const auto* t = top.table("keepalive")) {
     TableReader r(*t, "keepalive", source);

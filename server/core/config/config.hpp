@@ -19,6 +19,7 @@ struct ConfigError : std::runtime_error {
 
 enum class LogLevel { trace, debug, info, warn, error };
 enum class TlsMode { starttls, direct };
+enum class ListenerKind { c2s, s2s };
 
 struct Host {
   std::string domain;                 // prepared (lowercase, IDNA-checked)
@@ -30,6 +31,33 @@ struct Listener {
   std::string address = "::";
   std::uint16_t port = 5222;
   TlsMode tls = TlsMode::starttls;
+  ListenerKind kind = ListenerKind::c2s;  // key 'type': "c2s" (clients) or "s2s" (servers)
+};
+
+// A DNS server to ask instead of the system's (/etc/resolv.conf).
+struct DnsServer {
+  std::string address;
+  std::uint16_t port = 53;
+};
+
+// Server-to-server (RFC 6120, XEP-0220, XEP-0178, XEP-0368).
+struct Federation {
+  bool enabled = true;
+  // CA certificates that peers' certificates must chain to (PEM bundle).
+  std::filesystem::path ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  // Refuse peers whose certificate is not valid for their domain (no dialback fallback).
+  bool require_valid_certificates = false;
+  bool dialback = true;  // XEP-0220 when a certificate does not authenticate a peer
+  std::vector<DnsServer> dns_servers;  // empty: the system's resolvers
+  std::chrono::milliseconds dns_timeout{3000};  // per try
+  unsigned dns_tries = 2;
+  // A peer that accepts TCP and then does not complete the stream setup within this is
+  // given up on (the next target is tried).
+  std::chrono::seconds connect_timeout{15};
+  // Longest a stanza waits for a stream to come up before it bounces (RFC 2779 5.4.1).
+  std::chrono::seconds bounce_after{30};
+  std::size_t queue_limit = 10000;  // stanzas waiting per remote domain
+  std::chrono::seconds idle_timeout{600};  // unused streams are closed after this
 };
 
 struct Database {
@@ -75,6 +103,7 @@ struct Config {
   Limits limits;
   Auth auth;
   Keepalive keepalive;
+  Federation federation;
 
   const Host* find_host(std::string_view domain) const;
 };

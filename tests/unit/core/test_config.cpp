@@ -52,9 +52,18 @@ TEST_CASE("a minimal configuration gets every default") {
   CHECK(cfg.hosts[0].domain == "example.com");  // prepared
   CHECK(cfg.hosts[0].certificate == dir.path / "a.crt");
   CHECK(cfg.workers >= 1);
-  CHECK(cfg.listeners.size() == 2);
+  // Clients on 5222/5223 and, federation being on by default, servers on 5269/5270.
+  REQUIRE(cfg.listeners.size() == 4);
   CHECK(cfg.listeners[0].port == 5222);
   CHECK(cfg.listeners[1].tls == herald::config::TlsMode::direct);
+  CHECK(cfg.listeners[2].port == 5269);
+  CHECK(cfg.listeners[2].kind == herald::config::ListenerKind::s2s);
+  CHECK(cfg.listeners[3].port == 5270);
+  CHECK(cfg.listeners[3].tls == herald::config::TlsMode::direct);
+  CHECK(cfg.federation.enabled);
+  CHECK(cfg.federation.connect_timeout == std::chrono::seconds(15));
+  CHECK_FALSE(cfg.federation.require_valid_certificates);
+  CHECK(cfg.federation.dns_servers.empty());
   CHECK(cfg.limits.max_stanza_size == 256 * 1024);
   CHECK(cfg.limits.max_stanza_size_unauthenticated == 8 * 1024);
   CHECK(cfg.keepalive.ping_interval + cfg.keepalive.ping_timeout <= std::chrono::seconds(90));
@@ -89,6 +98,22 @@ ping_timeout = 7
 address = "127.0.0.1"
 port = 15222
 tls = "starttls"
+[[listener]]
+address = "::1"
+port = 15269
+type = "s2s"
+[federation]
+enabled = true
+ca_file = "a.crt"
+require_valid_certificates = true
+dialback = false
+dns_servers = ["127.0.0.1:5353", "::1", "[::1]:54"]
+dns_timeout_ms = 700
+dns_tries = 3
+connect_timeout = 9
+bounce_after = 20
+queue_limit = 50
+idle_timeout = 120
 )",
                    dir.path, "test.toml");
   CHECK(cfg.log_level == herald::config::LogLevel::debug);
@@ -101,9 +126,27 @@ tls = "starttls"
   CHECK(cfg.auth.ip_failure_window == std::chrono::seconds(30));
   CHECK(cfg.keepalive.ping_interval == std::chrono::seconds(20));
   CHECK(cfg.keepalive.ping_timeout == std::chrono::seconds(7));
-  REQUIRE(cfg.listeners.size() == 1);
+  REQUIRE(cfg.listeners.size() == 2);
   CHECK(cfg.listeners[0].address == "127.0.0.1");
   CHECK(cfg.listeners[0].port == 15222);
+  CHECK(cfg.listeners[0].kind == herald::config::ListenerKind::c2s);
+  CHECK(cfg.listeners[1].kind == herald::config::ListenerKind::s2s);
+  const auto& f = cfg.federation;
+  CHECK(f.ca_file == dir.path / "a.crt");
+  CHECK(f.require_valid_certificates);
+  CHECK_FALSE(f.dialback);
+  REQUIRE(f.dns_servers.size() == 3);
+  CHECK(f.dns_servers[0].address == "127.0.0.1");
+  CHECK(f.dns_servers[0].port == 5353);
+  CHECK(f.dns_servers[1].address == "::1");
+  CHECK(f.dns_servers[1].port == 53);
+  CHECK(f.dns_servers[2].port == 54);
+  CHECK(f.dns_timeout == std::chrono::milliseconds(700));
+  CHECK(f.dns_tries == 3);
+  CHECK(f.connect_timeout == std::chrono::seconds(9));
+  CHECK(f.bounce_after == std::chrono::seconds(20));
+  CHECK(f.queue_limit == 50);
+  CHECK(f.idle_timeout == std::chrono::seconds(120));
 }
 
 TEST_CASE("errors name the offending key or file") {
@@ -122,6 +165,10 @@ TEST_CASE("errors name the offending key or file") {
   CHECK(error_of("[[host]]\ndomain='a.com'\ncertificate='a.crt'\nkey='a.key'\n", d).find("'database.conninfo'") != std::string::npos);
   CHECK(error_of("[database]\nconninfo='x'\n", d).find("[[host]]") != std::string::npos);
   CHECK(error_of("workers = [", d).find("test.toml:1") != std::string::npos);
+  CHECK(error_of(kMinimal + "[[listener]]\ntype = \"p2p\"\n", d).find("'listener[0].type'") != std::string::npos);
+  CHECK(error_of(kMinimal + "[federation]\ndns_servers = [\"dns.example\"]\n", d).find("'federation.dns_servers'") != std::string::npos);
+  CHECK(error_of(kMinimal + "[federation]\nca_file = \"missing.pem\"\n", d).find("'federation.ca_file'") != std::string::npos);
+  CHECK(error_of(kMinimal + "[federation]\nenabled = false\n[[listener]]\ntype = \"s2s\"\n", d).find("'listener[0].type'") != std::string::npos);
 }
 
 TEST_CASE("unreadable or non-PEM certificates are named") {

@@ -144,3 +144,16 @@ TEST_CASE("element: value semantics and equality") {
   d.set_attr("y", "3");
   CHECK(c != d);
 }
+
+TEST_CASE("element: rename_namespace moves a stanza between jabber:client and jabber:server") {
+  Element m("message", "jabber:client");
+  m.add("body").add_text("hi");
+  m.add("x", "urn:example:other").add("inner", "jabber:client");
+  m.rename_namespace("jabber:client", "jabber:server");
+  CHECK(m.ns() == "jabber:server");
+  CHECK(m.child("body", "jabber:server") != nullptr);
+  CHECK(m.child("body", "jabber:server")->text() == "hi");
+  const auto* x = m.child("x", "urn:example:other");
+  REQUIRE(x != nullptr);  // other namespaces stay
+  CHECK(x->child("inner", "jabber:server") != nullptr);  // nested default-namespace children move too
+}

@@ -1,0 +1,288 @@
+"""Federation (issue 5): Herald instances serving different domains find each other by
+DNS SRV (a real dnsmasq), connect with TLS, authenticate with certificates (SASL EXTERNAL,
+XEP-0178) or Server Dialback (XEP-0220), exchange messages, IQs and presence
+subscriptions both ways, and bounce what cannot be delivered within the configured bound.
+
+Everything runs in a network namespace this module creates (fedenv.py): only loopback,
+dnsmasq on 127.0.0.1:53, the servers on 127.0.0.x.
+
+  a.test       127.0.0.2  SRV _xmpp-server._tcp  -> xmpp.a.test:5269 (STARTTLS)
+  b.test       127.0.0.3  SRV _xmpps-server._tcp -> xmpp.b.test:5270 (direct TLS, XEP-0368)
+  c.test       127.0.0.4  no SRV, only an A record: port 5269
+  u.test       127.0.0.5  certificate from a CA nobody trusts: dialback only
+  strict.test  127.0.0.6  requires valid certificates (no dialback)
+  dead.test    SRV -> 127.0.0.9:5269 where nothing listens
+  silent.test  SRV -> 127.0.0.10:5269, accepts TCP and never says a word
+  none.test    SRV target "." (no service)
+"""
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+import fedenv
+import harness
+import rawclient as rc
+from conftest import ServerFactory
+from flows import collect, is_message, is_pres, split, take
+
+pytestmark = pytest.mark.skipif(fedenv.available() is not None, reason=str(fedenv.available()))
+
+RECORDS = [
+    ("srv", "_xmpp-server._tcp.a.test", "xmpp.a.test", 5269, 0, 5),
+    ("a", "xmpp.a.test", "127.0.0.2"),
+    ("srv", "_xmpps-server._tcp.b.test", "xmpp.b.test", 5270, 0, 5),
+    ("a", "xmpp.b.test", "127.0.0.3"),
+    ("a", "c.test", "127.0.0.4"),
+    ("srv", "_xmpp-server._tcp.u.test", "xmpp.u.test", 5269, 0, 5),
+    ("a", "xmpp.u.test", "127.0.0.5"),
+    ("srv", "_xmpp-server._tcp.strict.test", "xmpp.strict.test", 5269, 0, 5),
+    ("a", "xmpp.strict.test", "127.0.0.6"),
+    ("srv", "_xmpp-server._tcp.dead.test", "xmpp.dead.test", 5269, 0, 5),
+    ("a", "xmpp.dead.test", "127.0.0.9"),
+    ("srv", "_xmpp-server._tcp.silent.test", "xmpp.silent.test", 5269, 0, 5),
+    ("a", "xmpp.silent.test", "127.0.0.10"),
+    ("srv-none", "_xmpp-server._tcp.none.test"),
+]
+CONNECT_TIMEOUT = 3  # [federation] connect_timeout of every server here
+
+
+class Peers:
+    pass
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    harness_dir = tmp_path_factory.mktemp("federation")
+    ns = fedenv.NetNS()
+    ns.enter()
+    factory = None
+    dns = None
+    silent = None
+    try:
+        ca = fedenv.TestCA(harness_dir / "ca")
+        rogue = fedenv.TestCA(harness_dir / "rogue", name="Untrusted CA")
+        dns = fedenv.Dns(harness_dir, RECORDS)
+        # A peer that accepts TCP and then never speaks.
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.10", 5269))
+        silent.listen(16)
+
+        factory = ServerFactory(harness_dir, {}, "fed")
+        p = Peers()
+        p.ca = ca
+
+        def peer(domain, ip, issuer=ca, federation=None):
+            cert, key = issuer.issue(domain)
+            users = {f"alice@{domain}": "alice-pw", f"bob@{domain}": "bob-pw"}
+            srv = factory(fedenv.peer_config(domain, ip, ca, cert, key, federation=dict(
+                {"connect_timeout": CONNECT_TIMEOUT}, **(federation or {}))),
+                users=users, start=False, name=domain)
+            fedenv.add_s2s_listeners(srv, ip)
+            srv.start()
+            return srv
+
+        p.a = peer("a.test", "127.0.0.2")
+        p.b = peer("b.test", "127.0.0.3")
+        p.c = peer("c.test", "127.0.0.4")
+        p.u = peer("u.test", "127.0.0.5", issuer=rogue)
+        p.strict = peer("strict.test", "127.0.0.6", federation={"require_valid_certificates": True})
+        yield p
+    finally:
+        if factory:
+            factory.finish()
+        if silent:
+            silent.close()
+        if dns:
+            dns.stop()
+        ns.leave()
+        ns.delete()
+
+
+def login(srv, jid, presence=True):
+    local, domain = split(jid)
+    return rc.login(srv.port, local, srv.users[jid], domain=domain, presence=presence)
+
+
+def error_of(c, id, timeout=10):
+    el = c.wait_for(lambda e: e.get("id") == id and e.get("type") == "error", timeout=timeout,
+                    what=f"the error for {id}")
+    return rc.stanza_error(el)
+
+
+def test_message_both_ways_with_sasl_external(fed):
+    a = login(fed.a, "alice@a.test")
+    b = login(fed.b, "bob@b.test")
+    try:
+        a.message("bob@b.test", "hello from a.test")
+        m = b.wait_message("hello from a.test", timeout=10)
+        assert m.get("from") == a.jid, rc.show(m)
+        b.message(a.jid, "hello back from b.test")
+        m = a.wait_message("hello back from b.test", timeout=10)
+        assert m.get("from") == b.jid, rc.show(m)
+    finally:
+        a.close()
+        b.close()
+    # Both directions authenticated by certificate.
+    assert fed.b.wait_log(r"a\.test -> b\.test authenticated by certificate", timeout=5)
+    assert fed.a.wait_log(r"b\.test -> a\.test authenticated by certificate", timeout=5)
+
+
+def test_iq_to_remote_server_and_user(fed):
+    a = login(fed.a, "alice@a.test")
+    b = login(fed.b, "bob@b.test")
+    try:
+        # To the remote server itself (its ping module answers).
+        a.send("<iq type='get' id='p1' to='b.test'><ping xmlns='urn:xmpp:ping'/></iq>")
+        r = a.wait_for(lambda e: e.get("id") == "p1", timeout=10, what="the remote ping result")
+        assert r.get("type") == "result" and r.get("from") == "b.test", rc.show(r)
+        # To a remote user's resource, answered by that client.
+        a.send(f"<iq type='get' id='v1' to='{b.jid}'><query xmlns='jabber:iq:version'/></iq>")
+        q = b.wait_for(lambda e: e.get("id") == "v1", timeout=10, what="the iq at bob")
+        assert q.get("from") == a.jid, rc.show(q)
+        b.send(f"<iq type='result' id='v1' to='{a.jid}'><query xmlns='jabber:iq:version'>"
+               f"<name>bob-client</name></query></iq>")
+        r = a.wait_for(lambda e: e.get("id") == "v1", timeout=10, what="bob's answer")
+        assert r.get("type") == "result" and "bob-client" in rc.show(r), rc.show(r)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_presence_subscription_across_domains(fed):
+    a = login(fed.a, "bob@a.test")
+    b = login(fed.b, "alice@b.test")
+    try:
+        a.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        b.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>")
+        a.send("<presence to='alice@b.test' type='subscribe'/>")
+        req = b.wait_for(lambda e: is_pres(e, type_="subscribe"), timeout=10, what="the subscription request")
+        assert req.get("from") == "bob@a.test", rc.show(req)
+        b.send("<presence to='bob@a.test' type='subscribed'/>")
+        ok = a.wait_for(lambda e: is_pres(e, type_="subscribed"), timeout=10, what="the approval")
+        assert ok.get("from") == "alice@b.test", rc.show(ok)
+        # The approval brings alice's current presence to bob.
+        a.wait_for(lambda e: is_pres(e) and e.get("from") == b.jid and e.get("type") is None, timeout=10,
+                   what="alice's presence")
+        # And a presence change reaches bob across the federation.
+        b.send("<presence><status>busy here</status></presence>")
+        upd = a.wait_for(lambda e: is_pres(e) and e.get("from") == b.jid and "busy here" in rc.show(e),
+                         timeout=10, what="alice's presence update")
+        assert upd is not None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_unknown_remote_user_bounces(fed):
+    a = login(fed.a, "alice@a.test")
+    try:
+        a.message("nobody@b.test", "anyone?", id="u1")
+        err = error_of(a, "u1")
+        assert err and err[1] == "service-unavailable", err
+    finally:
+        a.close()
+
+
+def test_a_record_only_domain(fed):
+    a = login(fed.a, "alice@a.test")
+    c = login(fed.c, "bob@c.test")
+    try:
+        a.message("bob@c.test", "via the A record")
+        c.wait_message("via the A record", timeout=10)
+    finally:
+        a.close()
+        c.close()
+
+
+@pytest.mark.parametrize("domain,condition", [
+    ("dead.test", "remote-server-timeout"),        # resolved, nothing listens
+    ("silent.test", "remote-server-timeout"),      # resolved, accepts and never answers
+    ("none.test", "remote-server-not-found"),      # SRV says "." (no service)
+    ("nowhere.test", "remote-server-not-found"),   # NXDOMAIN, no A record
+])
+def test_unreachable_domains_bounce_within_the_bound(fed, domain, condition):
+    a = login(fed.a, "alice@a.test")
+    try:
+        start = time.monotonic()
+        a.message(f"x@{domain}", "lost?", id="d1")
+        err = error_of(a, "d1", timeout=CONNECT_TIMEOUT + 8)
+        elapsed = time.monotonic() - start
+        assert err and err[1] == condition, err
+        assert elapsed < CONNECT_TIMEOUT + 5, f"bounced after {elapsed:.1f} s"
+        # The next message tries again (no blanket back-off) and fails the same way.
+        a.message(f"x@{domain}", "again?", id="d2")
+        err = error_of(a, "d2", timeout=CONNECT_TIMEOUT + 8)
+        assert err and err[1] == condition, err
+    finally:
+        a.close()
+
+
+def test_dialback_with_untrusted_certificate(fed):
+    u = login(fed.u, "alice@u.test")
+    b = login(fed.b, "bob@b.test")
+    try:
+        u.message("bob@b.test", "dialback works")
+        m = b.wait_message("dialback works", timeout=15)
+        assert m.get("from") == u.jid
+    finally:
+        u.close()
+        b.close()
+    assert fed.b.wait_log(r"u\.test -> b\.test authenticated by dialback", timeout=5)
+
+
+def test_require_valid_certificates_refuses_dialback(fed):
+    u = login(fed.u, "bob@u.test")
+    try:
+        u.message("alice@strict.test", "let me in", id="s1")
+        err = error_of(u, "s1", timeout=CONNECT_TIMEOUT + 12)
+        assert err and err[1] in ("remote-server-timeout", "remote-server-not-found"), err
+    finally:
+        u.close()
+
+
+def _tls_to(ip, port, server_name):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection((ip, port), timeout=5)
+    return ctx.wrap_socket(raw, server_hostname=server_name)
+
+
+def _read_until(sock, needle, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    end = time.time() + timeout
+    while needle not in data and time.time() < end:
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ssl.SSLError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_raw_socket_cannot_inject_a_stanza(fed):
+    """A peer that claims to be a.test but never authenticates gets <invalid-from/> (or
+    is refused earlier) and its stanza reaches nobody."""
+    b = login(fed.b, "bob@b.test")
+    try:
+        s = _tls_to("127.0.0.3", 5270, "b.test")
+        s.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  b"xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
+                  b"from='a.test' to='b.test' version='1.0'>")
+        _read_until(s, b"</stream:features>")
+        s.sendall(b"<message from='alice@a.test/x' to='bob@b.test' type='chat'><body>forged</body></message>")
+        data = _read_until(s, b"</stream:stream>")
+        assert b"invalid-from" in data or b"not-authorized" in data, data
+        s.close()
+        got = collect(b, 1.0)
+        assert not any(is_message(e, "forged") for e in got), [rc.show(e) for e in got]
+        # A forged dialback verification answer is ignored, too.
+    finally:
+        b.close()
