@@ -571,9 +571,9 @@ def connect_tls(port, domain="localhost", timeout=DEFAULT_TIMEOUT, **kw):
 
 def login(port, user, password, domain="localhost", resource=None, mechanism="PLAIN",
           direct_tls=False, presence=False, timeout=DEFAULT_TIMEOUT, source_address=None,
-          rcvbuf=None):
+          rcvbuf=None, host="127.0.0.1"):
     """A fully negotiated session: TLS, SASL, restart, bind (and initial presence)."""
-    c = Client(port, timeout=timeout, direct_tls=direct_tls, server_hostname=domain,
+    c = Client(port, host=host, timeout=timeout, direct_tls=direct_tls, server_hostname=domain,
                source_address=source_address, rcvbuf=rcvbuf)
     c.open_stream(to=domain)
     if not direct_tls:
