@@ -798,7 +798,8 @@ TEST_CASE("Decision::blocked: only when a block item decided") {
                                   item(Type::subscription, "none", false, 1),
                                   fall_through(false, 1)}) {
     INFO("type=", type_name(deny.type), " kinds=", int(deny.kinds));
-    Decision d = CompiledList(make_list("l", {deny})).evaluate(Check::message_in, romeo, c);
+    const CompiledList list(make_list("l", {deny}));  // Decision points into it: keep it alive
+    Decision d = list.evaluate(Check::message_in, romeo, c);
     CHECK_FALSE(d.allow);
     CHECK_FALSE(d.blocked());
   }
