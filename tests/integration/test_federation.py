@@ -14,6 +14,7 @@ dnsmasq on 127.0.0.1:53, the servers on 127.0.0.x.
   dead.test    SRV -> 127.0.0.9:5269 where nothing listens
   silent.test  SRV -> 127.0.0.10:5269, accepts TCP and never says a word
   none.test    SRV target "." (no service)
+  v6.test      ::1        SRV -> xmpp.v6.test, which has only an AAAA record
 """
 import socket
 import ssl
@@ -45,6 +46,8 @@ RECORDS = [
     ("srv", "_xmpp-server._tcp.silent.test", "xmpp.silent.test", 5269, 0, 5),
     ("a", "xmpp.silent.test", "127.0.0.10"),
     ("srv-none", "_xmpp-server._tcp.none.test"),
+    ("srv", "_xmpp-server._tcp.v6.test", "xmpp.v6.test", 5269, 0, 5),
+    ("a", "xmpp.v6.test", "::1"),
 ]
 CONNECT_TIMEOUT = 3  # [federation] connect_timeout of every server here
 
@@ -87,7 +90,9 @@ def fed(tmp_path_factory):
 
         p.a = peer("a.test", "127.0.0.2")
         p.b = peer("b.test", "127.0.0.3")
-        p.c = peer("c.test", "127.0.0.4")
+        # c.test closes its outgoing streams after 1 s of silence (test_idle_stream_closes).
+        p.c = peer("c.test", "127.0.0.4", federation={"idle_timeout": 1})
+        p.v6 = peer("v6.test", "::1")
         p.u = peer("u.test", "127.0.0.5", issuer=rogue)
         p.strict = peer("strict.test", "127.0.0.6", federation={"require_valid_certificates": True})
         yield p
@@ -187,6 +192,36 @@ def test_unknown_remote_user_bounces(fed):
         a.close()
 
 
+def test_ipv6_only_peer(fed):
+    a = login(fed.a, "alice@a.test")
+    v = login(fed.v6, "bob@v6.test")
+    try:
+        a.message("bob@v6.test", "over IPv6")
+        v.wait_message("over IPv6", timeout=10)
+        v.message(a.jid, "and back")
+        a.wait_message("and back", timeout=10)
+    finally:
+        a.close()
+        v.close()
+    fed.a.wait_log(r"a\.test -> v6\.test: stream up via xmpp\.v6\.test:5269", timeout=5)
+
+
+def test_idle_stream_closes(fed):
+    c = login(fed.c, "alice@c.test")
+    a = login(fed.a, "bob@a.test")
+    try:
+        since = fed.c.log_size()
+        c.message("bob@a.test", "then silence")
+        a.wait_message("then silence", timeout=10)
+        fed.c.wait_log(r"c\.test -> a\.test: idle for 1 s, closing", since=since, timeout=5)
+        # The next stanza opens a new stream.
+        c.message("bob@a.test", "awake again")
+        a.wait_message("awake again", timeout=10)
+    finally:
+        c.close()
+        a.close()
+
+
 def test_a_record_only_domain(fed):
     a = login(fed.a, "alice@a.test")
     c = login(fed.c, "bob@c.test")
@@ -213,6 +248,9 @@ def test_unreachable_domains_bounce_within_the_bound(fed, domain, condition):
         elapsed = time.monotonic() - start
         assert err and err[1] == condition, err
         assert elapsed < CONNECT_TIMEOUT + 5, f"bounced after {elapsed:.1f} s"
+        if domain != "silent.test":
+            # Refused connections and DNS answers bounce at once, not after a timeout.
+            assert elapsed < 2, f"bounced after {elapsed:.1f} s"
         # The next message tries again (no blanket back-off) and fails the same way.
         a.message(f"x@{domain}", "again?", id="d2")
         err = error_of(a, "d2", timeout=CONNECT_TIMEOUT + 8)
@@ -277,12 +315,14 @@ def test_raw_socket_cannot_inject_a_stanza(fed):
                   b"xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
                   b"from='a.test' to='b.test' version='1.0'>")
         _read_until(s, b"</stream:features>")
+        # Unsolicited dialback answers are ignored: they authorize nothing.
+        s.sendall(b"<db:result from='a.test' to='b.test' type='valid'/>"
+                  b"<db:verify from='a.test' to='b.test' id='x' type='valid'/>")
         s.sendall(b"<message from='alice@a.test/x' to='bob@b.test' type='chat'><body>forged</body></message>")
         data = _read_until(s, b"</stream:stream>")
         assert b"invalid-from" in data or b"not-authorized" in data, data
         s.close()
         got = collect(b, 1.0)
         assert not any(is_message(e, "forged") for e in got), [rc.show(e) for e in got]
-        # A forged dialback verification answer is ignored, too.
     finally:
         b.close()

@@ -336,7 +336,7 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
     r.seconds_into("connect_timeout", f.connect_timeout, 1, 600);
     r.seconds_into("bounce_after", f.bounce_after, 1, 3600);
     r.integer_into("queue_limit", f.queue_limit, 1, 1000000);
-    r.seconds_into("idle_timeout", f.idle_timeout, 10, 86400);
+    r.seconds_into("idle_timeout", f.idle_timeout, 1, 86400);
     r.reject_unknown();
   }
   // Outgoing streams verify peers against it even without an s2s listener.
