@@ -54,6 +54,14 @@ void S2sIn::add_features(xml::Element& features) {
   if (manager_.config().dialback && !manager_.config().require_valid_certificates) {
     features.add("dialback", "urn:xmpp:features:dialback").add("errors");
   }
+  if (tls_) features.add("bidi", "urn:xmpp:features:bidi");  // XEP-0288
+}
+
+void S2sIn::authorized(const std::string& remote, const std::string& local) {
+  authorized_.emplace(remote, local);
+  // XEP-0288: the peer authenticated as `remote`, so this stream may carry our stanzas
+  // from `local` (the stream's 'to', or the dialback pair's target) to it.
+  if (bidi_) manager_.register_bidi(local, remote, std::static_pointer_cast<core::Session>(shared_from_this()));
 }
 
 void S2sIn::sasl_failure(std::string_view condition, std::string_view why) {
@@ -69,6 +77,14 @@ awaitable<void> S2sIn::handle_element(xml::Element element) {
       send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/></failure>");
     } else {
       close(StreamError::policy_violation, "unexpected SASL element");
+    }
+    co_return;
+  }
+  if (element.ns() == "urn:xmpp:bidi" && element.name() == "bidi") {
+    if (!tls_) {
+      close(StreamError::policy_violation, "negotiate TLS before bidirectionality");
+    } else {
+      bidi_ = true;
     }
     co_return;
   }
@@ -110,7 +126,7 @@ awaitable<void> S2sIn::handle_external(const xml::Element& auth) {
       co_return;
     }
   }
-  authorized_.emplace(peer_from_, domain_);
+  authorized(peer_from_, domain_);
   spdlog::info("s2s in: {} -> {} authenticated by certificate (SASL EXTERNAL) from {}", peer_from_, domain_,
                remote_address_);
   send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
@@ -173,7 +189,7 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
     close(StreamError::not_authorized, "dialback failed for " + remote);
     co_return;
   }
-  authorized_.emplace(remote, local);
+  authorized(remote, local);
   spdlog::info("s2s in: {} -> {} authenticated by dialback from {}", remote, local, remote_address_);
 }
 

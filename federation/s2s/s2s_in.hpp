@@ -42,6 +42,8 @@ class S2sIn final : public stream::StreamIn {
   std::optional<CertCheck> check_;  // of the peer's certificate for peer_from_
   std::set<std::pair<std::string, std::string>> authorized_;  // (remote, local)
   unsigned pending_dialbacks_ = 0;
+  bool bidi_ = false;  // the peer enabled XEP-0288 bidirectionality
+  void authorized(const std::string& remote, const std::string& local);
 };
 
 }  // namespace herald::federation

@@ -11,6 +11,7 @@
 #include "server/core/host.hpp"
 #include "server/core/router.hpp"
 #include "server/core/server.hpp"
+#include "server/core/session.hpp"
 #include "server/core/worker.hpp"
 #include "server/xml/serializer.hpp"
 
@@ -116,6 +117,10 @@ void S2sManager::enqueue(const Key& key, xml::Element stanza) {
     pair.out->send(std::make_shared<const std::string>(xml::serialize(stanza)));
     return;
   }
+  if (auto bidi = pair.bidi.lock()) {
+    bidi->deliver(std::make_shared<const std::string>(xml::serialize(stanza)));
+    return;
+  }
   if (pair.queue.size() >= config().queue_limit) {
     bounce(std::move(stanza), xmpp::StanzaError::resource_constraint, "too many stanzas waiting for " + key.second);
     return;
@@ -130,6 +135,21 @@ void S2sManager::start_stream(const Key& key, Pair& pair) {
   pair.out = std::make_shared<S2sOut>(*this, worker, key.first, key.second);
   pair.ready = false;
   pair.out->start();
+}
+
+void S2sManager::register_bidi(const std::string& local, const std::string& remote, std::weak_ptr<core::Session> stream) {
+  auto& worker = worker_for(local, remote);
+  asio::post(worker.io(), [this, key = Key{local, remote}, stream = std::move(stream)]() mutable {
+    auto& pair = pairs_[core::Worker::current()->index()][key];
+    pair.bidi = std::move(stream);
+    spdlog::info("s2s {} -> {}: the peer's bidirectional stream (XEP-0288) carries our stanzas", key.first, key.second);
+    if (pair.ready && pair.out) return;
+    if (auto bidi = pair.bidi.lock()) {
+      for (auto& w : pair.queue) bidi->deliver(std::make_shared<const std::string>(xml::serialize(w.stanza)));
+      pair.queue.clear();
+      pair.expiry.reset();
+    }
+  });
 }
 
 std::shared_ptr<S2sOut> S2sManager::stream_for(const std::string& local, const std::string& remote) {

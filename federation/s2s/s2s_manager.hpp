@@ -24,6 +24,10 @@
 #include "server/xmpp/stanza.hpp"
 
 namespace herald::core {
+class Session;
+}
+
+namespace herald::core {
 class Server;
 class Worker;
 }  // namespace herald::core
@@ -66,6 +70,11 @@ class S2sManager {
                      xmpp::StanzaError condition, const std::string& why);
   void stream_closed(const std::string& local, const std::string& remote, const S2sOut* out);
 
+  // XEP-0288: an incoming stream on which `remote` enabled bidirectionality and is
+  // authenticated for (remote, local) may carry our stanzas from `local` to `remote` when no
+  // outgoing stream of ours is ready. Any thread.
+  void register_bidi(const std::string& local, const std::string& remote, std::weak_ptr<core::Session> stream);
+
   // The outgoing stream for a pair if it exists (for dialback verification), on the pair's
   // worker; creates one if none exists.
   std::shared_ptr<S2sOut> stream_for(const std::string& local, const std::string& remote);
@@ -79,6 +88,7 @@ class S2sManager {
   struct Pair {
     std::shared_ptr<S2sOut> out;  // nullptr: none yet
     bool ready = false;
+    std::weak_ptr<core::Session> bidi;  // an incoming bidirectional stream (XEP-0288)
     std::deque<Waiting> queue;
     std::unique_ptr<asio::steady_timer> expiry;  // bounces what waited too long
   };

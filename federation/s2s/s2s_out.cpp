@@ -8,6 +8,7 @@
 #include "federation/dns/plan.hpp"
 #include "federation/dns/srv.hpp"
 #include "federation/s2s/s2s_manager.hpp"
+#include "server/core/router.hpp"
 #include "server/core/server.hpp"
 #include "server/core/worker.hpp"
 #include "server/xml/serializer.hpp"
@@ -219,6 +220,11 @@ awaitable<bool> S2sOut::attempt(const std::string& host, const asio::ip::tcp::en
       if (cfg.require_valid_certificates) throw std::runtime_error("the peer's certificate is not valid for " + remote_);
     }
 
+    // XEP-0288: let the peer use this stream for its stanzas to us too, but only when its
+    // certificate proves who it is (otherwise only DNS would vouch for what it sends).
+    bidi_ = check.ok() && features_->child("bidi", "urn:xmpp:features:bidi") != nullptr;
+    if (bidi_) co_await write("<bidi xmlns='urn:xmpp:bidi'/>");
+
     bool authenticated = false;
     if (check.ok() && offers_external(*features_)) {
       // XEP-0178: our certificate speaks for us; the authorization identity is implied.
@@ -322,7 +328,11 @@ awaitable<void> S2sOut::serve() {
         spdlog::info("s2s {} -> {}: stream error from the peer: {}", local_, remote_, xml::serialize(ev->element));
         break;
       }
-      // Stanzas on an outgoing stream (without XEP-0288) are not the peer's to send.
+      if (ev->kind == Event::Kind::element && xmpp::kind_of(ev->element) != xmpp::Kind::other &&
+          ev->element.ns() == kServerNs) {
+        co_await reverse_stanza(std::move(ev->element));
+        if (closing_) break;
+      }
     }
   } catch (const std::exception& e) {
     if (!closing_) spdlog::info("s2s {} -> {}: connection lost: {}", local_, remote_, e.what());
@@ -332,6 +342,24 @@ awaitable<void> S2sOut::serve() {
   for (auto& [id, v] : verifications_) v->wake->cancel();
   reset_transport();
   manager_.stream_closed(local_, remote_, this);
+}
+
+// A stanza from the peer on our outgoing stream: only with XEP-0288, and only from the
+// domain this stream authenticated to us, to the domain we authenticated as.
+awaitable<void> S2sOut::reverse_stanza(xml::Element stanza) {
+  auto from = xmpp::Jid::parse(stanza.attr_or("from"));
+  auto to = xmpp::Jid::parse(stanza.attr_or("to"));
+  if (!bidi_ || !from || !to || from->domain() != remote_ || to->domain() != local_) {
+    spdlog::warn("s2s {} -> {}: the peer sent a stanza it may not send on this stream; closing", local_, remote_);
+    post_write(std::make_shared<const std::string>(
+                   xmpp::stream_error_xml(xmpp::StreamError::invalid_from, "not authorized on this stream") + "</stream:stream>"),
+               nullptr);
+    closing_ = true;
+    co_return;
+  }
+  last_use_ = std::chrono::steady_clock::now();
+  stanza.rename_namespace(kServerNs, "jabber:client");
+  co_await manager_.server().router().route(std::move(stanza));
 }
 
 awaitable<void> S2sOut::idle_watch() {

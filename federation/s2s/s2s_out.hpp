@@ -65,6 +65,7 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   awaitable<bool> attempt(const std::string& host, const asio::ip::tcp::endpoint& endpoint, bool direct_tls,
                           std::string& why);
   awaitable<void> serve();
+  awaitable<void> reverse_stanza(xml::Element stanza);
   awaitable<void> idle_watch();
   void post_write(std::shared_ptr<const std::string> data, std::shared_ptr<asio::steady_timer> done);
   awaitable<void> drain();
@@ -93,6 +94,7 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   std::string stream_id_;  // the id the peer gave its stream
   std::optional<xml::Element> features_;
   bool peer_dialback_ = false;  // the peer's header declared jabber:server:dialback
+  bool bidi_ = false;           // XEP-0288 enabled: the peer may send us stanzas here
 
   struct Write {
     std::shared_ptr<const std::string> data;

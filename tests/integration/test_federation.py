@@ -15,6 +15,7 @@ dnsmasq on 127.0.0.1:53, the servers on 127.0.0.x.
   silent.test  SRV -> 127.0.0.10:5269, accepts TCP and never says a word
   none.test    SRV target "." (no service)
   v6.test      ::1        SRV -> xmpp.v6.test, which has only an AAAA record
+  d.test       127.0.0.8  used only by the XEP-0288 (bidirectional stream) test
 """
 import socket
 import ssl
@@ -48,6 +49,8 @@ RECORDS = [
     ("srv-none", "_xmpp-server._tcp.none.test"),
     ("srv", "_xmpp-server._tcp.v6.test", "xmpp.v6.test", 5269, 0, 5),
     ("a", "xmpp.v6.test", "::1"),
+    ("srv", "_xmpp-server._tcp.d.test", "xmpp.d.test", 5269, 0, 5),
+    ("a", "xmpp.d.test", "127.0.0.8"),
 ]
 CONNECT_TIMEOUT = 3  # [federation] connect_timeout of every server here
 
@@ -93,6 +96,7 @@ def fed(tmp_path_factory):
         # c.test closes its outgoing streams after 1 s of silence (test_idle_stream_closes).
         p.c = peer("c.test", "127.0.0.4", federation={"idle_timeout": 1})
         p.v6 = peer("v6.test", "::1")
+        p.d = peer("d.test", "127.0.0.8")
         p.u = peer("u.test", "127.0.0.5", issuer=rogue)
         p.strict = peer("strict.test", "127.0.0.6", federation={"require_valid_certificates": True})
         yield p
@@ -131,9 +135,10 @@ def test_message_both_ways_with_sasl_external(fed):
     finally:
         a.close()
         b.close()
-    # Both directions authenticated by certificate.
+    # a.test authenticated by certificate; the answer travelled back on the same stream
+    # (XEP-0288), whose peer certificate a.test had verified.
     assert fed.b.wait_log(r"a\.test -> b\.test authenticated by certificate", timeout=5)
-    assert fed.a.wait_log(r"b\.test -> a\.test authenticated by certificate", timeout=5)
+    assert fed.b.wait_log(r"b\.test -> a\.test: the peer's bidirectional stream", timeout=5)
 
 
 def test_iq_to_remote_server_and_user(fed):
@@ -190,6 +195,26 @@ def test_unknown_remote_user_bounces(fed):
         assert err and err[1] == "service-unavailable", err
     finally:
         a.close()
+
+
+def test_bidirectional_stream(fed):
+    """XEP-0288: a.test opens a stream to d.test and enables bidirectionality; d.test's
+    answer comes back over that same stream, d.test opens no stream of its own."""
+    a = login(fed.a, "alice@a.test")
+    d = login(fed.d, "bob@d.test")
+    try:
+        since = fed.d.log_size()
+        a.message("bob@d.test", "one stream please")
+        d.wait_message("one stream please", timeout=10)
+        fed.d.wait_log(r"d\.test -> a\.test: the peer's bidirectional stream \(XEP-0288\) carries our stanzas",
+                       since=since, timeout=5)
+        d.message(a.jid, "same stream back")
+        m = a.wait_message("same stream back", timeout=10)
+        assert m.get("from") == d.jid, rc.show(m)
+        assert "d.test -> a.test: resolving" not in fed.d.log_text(since), "d.test opened its own stream"
+    finally:
+        a.close()
+        d.close()
 
 
 def test_ipv6_only_peer(fed):

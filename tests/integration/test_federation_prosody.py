@@ -26,6 +26,8 @@ RECORDS = [
     ("a", "xmpp.a.test", "127.0.0.2"),
     ("srv", "_xmpp-server._tcp.p.test", "xmpp.p.test", 5269, 0, 5),
     ("a", "xmpp.p.test", "127.0.0.7"),
+    ("srv", "_xmpp-server._tcp.e.test", "xmpp.e.test", 5269, 0, 5),
+    ("a", "xmpp.e.test", "127.0.0.8"),
 ]
 
 PROSODY_CONFIG = """
@@ -47,8 +49,7 @@ s2s_secure_auth = true
 allow_registration = false
 authentication = "internal_plain"
 storage = "internal"
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "posix"; }}
-modules_disabled = {{ "s2s_bidi"; }}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "posix"; "s2s_bidi"; }}
 ssl = {{ cafile = "{ca}"; }}
 VirtualHost "p.test"
   ssl = {{ certificate = "{crt}"; key = "{key}"; cafile = "{ca}"; }}
@@ -112,13 +113,18 @@ def net(tmp_path_factory):
                          users={"alice@a.test": "alice-pw"}, start=False, name="a.test")
         fedenv.add_s2s_listeners(herald, "127.0.0.2")
         herald.start()
+        ecert, ekey = ca.issue("e.test")
+        herald_e = factory(fedenv.peer_config("e.test", "127.0.0.8", ca, ecert, ekey),
+                           users={"carol@e.test": "carol-pw"}, start=False, name="e.test")
+        fedenv.add_s2s_listeners(herald_e, "127.0.0.8")
+        herald_e.start()
         pcert, pkey = ca.issue("p.test")
         prosody = Prosody(workdir / "prosody", ca, pcert, pkey, {"bob": "bob-pw"})
 
         class Net:
             pass
         n = Net()
-        n.herald, n.prosody = herald, prosody
+        n.herald, n.herald_e, n.prosody = herald, herald_e, prosody
         yield n
     finally:
         if prosody:
@@ -149,9 +155,11 @@ def test_messages_both_ways_with_prosody(net):
         p.message(a.jid, "hello herald")
         m = a.wait_message("hello herald", timeout=15)
         assert m.get("from") == p.jid, rc.show(m)
-        # Both directions authenticated by certificate (SASL EXTERNAL, XEP-0178).
-        net.herald.wait_log(r"p\.test -> a\.test authenticated by certificate", timeout=5)
-        assert "Accepting SASL EXTERNAL identity from a.test" in net.prosody.log_text()
+        # Herald authenticated to Prosody by certificate (SASL EXTERNAL, XEP-0178) and
+        # enabled bidirectionality (XEP-0288): Prosody answered on the same stream.
+        log = net.prosody.log_text()
+        assert "Accepting SASL EXTERNAL identity from a.test" in log
+        assert "Requested bidirectional stream" in log
     except Exception:
         print(net.prosody.log_text()[-4000:])
         raise
@@ -186,4 +194,25 @@ def test_presence_subscription_with_prosody(net):
         raise
     finally:
         a.close()
+        p.close()
+
+
+def test_prosody_opens_the_stream(net):
+    """Prosody speaks first: its stream to Herald's e.test authenticates by certificate
+    (Herald's S2sIn, SASL EXTERNAL) and Herald's answer returns over it (XEP-0288)."""
+    e = rc.login(net.herald_e.port, "carol", "carol-pw", domain="e.test", presence=True)
+    p = login_prosody("bob", "bob-pw")
+    try:
+        p.message("carol@e.test", "prosody first")
+        m = e.wait_message("prosody first", timeout=15)
+        assert m.get("from") == p.jid, rc.show(m)
+        net.herald_e.wait_log(r"p\.test -> e\.test authenticated by certificate", timeout=5)
+        e.message(p.jid, "herald answers")
+        m = p.wait_message("herald answers", timeout=15)
+        assert m.get("from") == e.jid, rc.show(m)
+    except Exception:
+        print(net.prosody.log_text()[-4000:])
+        raise
+    finally:
+        e.close()
         p.close()
