@@ -59,6 +59,7 @@ void S2sIn::add_features(xml::Element& features) {
 
 void S2sIn::authorized(const std::string& remote, const std::string& local) {
   authorized_.emplace(remote, local);
+  mark_authenticated();
   // XEP-0288: the peer authenticated as `remote`, so this stream may carry our stanzas
   // from `local` (the stream's 'to', or the dialback pair's target) to it.
   if (bidi_) manager_.register_bidi(local, remote, std::static_pointer_cast<core::Session>(shared_from_this()));

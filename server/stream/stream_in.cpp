@@ -136,6 +136,17 @@ void StreamIn::new_parser() {
   parser_replaced_ = true;
 }
 
+void StreamIn::mark_authenticated() {
+  if (authenticated_) return;
+  authenticated_ = true;
+  const auto& l = server_.config().limits;
+  xml::Limits limits;
+  limits.max_stanza_bytes = l.max_stanza_size;
+  limits.max_depth = l.max_depth;
+  limits.max_attributes = l.max_attributes;
+  if (parser_) parser_->set_limits(limits);
+}
+
 void StreamIn::restart_stream() {
   new_parser();
   state_ = State::wait_header;

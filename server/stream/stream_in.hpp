@@ -64,6 +64,9 @@ class StreamIn : public core::Session,
   // Expect a fresh stream header through a fresh parser (after SASL success).
   void restart_stream();
   void set_authenticated(bool value) { authenticated_ = value; }
+  // Authenticated without a stream restart (s2s dialback): the unauthenticated deadline no
+  // longer applies and the parser takes full-size stanzas from now on.
+  void mark_authenticated();
   bool finished_or_closing() const { return closing_ || finished_; }
 
   core::Server& server_;

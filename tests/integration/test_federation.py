@@ -291,6 +291,12 @@ def test_dialback_with_untrusted_certificate(fed):
         u.message("bob@b.test", "dialback works")
         m = b.wait_message("dialback works", timeout=15)
         assert m.get("from") == u.jid
+        # A dialback-authenticated stream takes full-size stanzas (not the 8 KB limit of
+        # unauthenticated streams).
+        big = "x" * 20000
+        u.message("bob@b.test", big)
+        m = b.wait_message(big, timeout=15)
+        assert m.get("from") == u.jid
     finally:
         u.close()
         b.close()
