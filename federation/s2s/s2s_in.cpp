@@ -47,7 +47,13 @@ const CertCheck& S2sIn::peer_check() {
 }
 
 void S2sIn::add_features(xml::Element& features) {
-  if (authenticated_) return;  // after SASL EXTERNAL: nothing more to negotiate
+  if (authenticated_) {
+    // After SASL EXTERNAL: more domains may still be authorized with dialback on this
+    // stream (XEP-0220 §2.4, target piggybacking).
+    if (manager_.config().dialback && !manager_.config().require_valid_certificates)
+      features.add("dialback", "urn:xmpp:features:dialback").add("errors");
+    return;
+  }
   if (tls_ && !peer_from_.empty() && peer_check().ok()) {
     features.add("mechanisms", std::string(kSaslNs)).add("mechanism").add_text("EXTERNAL");
   }

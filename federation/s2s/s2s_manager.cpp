@@ -99,7 +99,10 @@ CertCheck S2sManager::verify_peer(SSL* ssl, std::string_view domain) const {
 }
 
 core::Worker& S2sManager::worker_for(const std::string& local, const std::string& remote) {
-  const auto h = std::hash<std::string>{}(local + '\n' + remote);
+  // By the remote domain only: every pair toward one domain lives on one worker, so a
+  // stream can be shared between our domains (piggybacking) without locks.
+  (void)local;
+  const auto h = std::hash<std::string>{}(remote);
   return server_.worker(static_cast<unsigned>(h % server_.worker_count()));
 }
 
@@ -126,8 +129,38 @@ void S2sManager::enqueue(const Key& key, xml::Element stanza) {
     return;
   }
   pair.queue.push_back({std::move(stanza), std::chrono::steady_clock::now()});
-  if (!pair.out) start_stream(key, pair);
+  if (!pair.out && !try_piggyback(key, pair)) start_stream(key, pair);
   arm_expiry(key, pair);
+}
+
+// XEP-0220 §2.4: another of our domains already has a ready stream to this remote domain
+// that takes more dialback requests: ask for this pair there instead of connecting again.
+bool S2sManager::try_piggyback(const Key& key, Pair& pair) {
+  auto& pairs = pairs_[core::Worker::current()->index()];
+  std::shared_ptr<S2sOut> shared;
+  for (auto& [k, p] : pairs) {
+    if (k.second == key.second && k.first != key.first && p.ready && p.out && p.out->can_piggyback()) {
+      shared = p.out;
+      break;
+    }
+  }
+  if (!shared) return false;
+  pair.out = shared;
+  pair.ready = false;
+  auto& worker = *core::Worker::current();
+  asio::co_spawn(worker.io(), [this, key, shared, index = worker.index()]() -> awaitable<void> {
+    const bool ok = co_await shared->add_local(key.first);
+    auto& all = pairs_[index];
+    auto it = all.find(key);
+    if (it == all.end() || it->second.out != shared) co_return;
+    if (ok) {
+      stream_ready(key.first, key.second, shared);
+    } else {
+      it->second.out.reset();
+      start_stream(key, it->second);
+    }
+  }, asio::detached);
+  return true;
 }
 
 void S2sManager::start_stream(const Key& key, Pair& pair) {
@@ -187,6 +220,7 @@ void S2sManager::stream_ready(const std::string& local, const std::string& remot
   auto it = pairs.find(Key{local, remote});
   if (it == pairs.end() || it->second.out != out) return;
   auto& pair = it->second;
+  if (pair.ready) return;
   pair.ready = true;
   pair.expiry.reset();
   for (auto& w : pair.queue) out->send(std::make_shared<const std::string>(xml::serialize(w.stanza)));
@@ -205,18 +239,26 @@ void S2sManager::stream_failed(const std::string& local, const std::string& remo
 }
 
 void S2sManager::stream_closed(const std::string& local, const std::string& remote, const S2sOut* out) {
+  (void)local;
+  (void)remote;
+  // Every pair the stream carried (several, when our domains piggybacked on it).
   auto& pairs = pairs_[core::Worker::current()->index()];
-  auto it = pairs.find(Key{local, remote});
-  if (it == pairs.end() || it->second.out.get() != out) return;
-  auto& pair = it->second;
-  if (!pair.queue.empty()) {
-    // Closed before it was ready: start over for what waits.
-    pair.out.reset();
-    pair.ready = false;
-    start_stream(it->first, pair);
-    return;
+  for (auto it = pairs.begin(); it != pairs.end();) {
+    auto& pair = it->second;
+    if (pair.out.get() != out) {
+      ++it;
+      continue;
+    }
+    if (!pair.queue.empty()) {
+      // Closed before it was ready: start over for what waits.
+      pair.out.reset();
+      pair.ready = false;
+      start_stream(it->first, pair);
+      ++it;
+      continue;
+    }
+    it = pairs.erase(it);
   }
-  pairs.erase(it);
 }
 
 void S2sManager::bounce_all(Pair& pair, xmpp::StanzaError condition, const std::string& why) {

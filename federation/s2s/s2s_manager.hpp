@@ -97,6 +97,7 @@ class S2sManager {
   // All on the pair's worker.
   void enqueue(const Key& key, xml::Element stanza);
   void start_stream(const Key& key, Pair& pair);
+  bool try_piggyback(const Key& key, Pair& pair);
   void arm_expiry(const Key& key, Pair& pair);
   void bounce_all(Pair& pair, xmpp::StanzaError condition, const std::string& why);
   void bounce(xml::Element stanza, xmpp::StanzaError condition, const std::string& why);

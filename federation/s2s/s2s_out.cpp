@@ -258,6 +258,11 @@ awaitable<bool> S2sOut::attempt(const std::string& host, const asio::ip::tcp::en
       }
     }
     ok = authenticated;
+    if (ok) {
+      locals_.insert(local_);
+      const auto* db = features_->child("dialback", kDialbackFeatureNs);
+      piggyback_ok_ = cfg.dialback && db && db->child("errors", kDialbackFeatureNs);
+    }
   } catch (const std::exception& e) {
     why = e.what();
     if (timed_out) why = "no answer within " + std::to_string(cfg.connect_timeout.count()) + " s";
@@ -328,6 +333,10 @@ awaitable<void> S2sOut::serve() {
         spdlog::info("s2s {} -> {}: stream error from the peer: {}", local_, remote_, xml::serialize(ev->element));
         break;
       }
+      if (ev->kind == Event::Kind::element && ev->element.name() == "result" && ev->element.ns() == kDialbackNs) {
+        take_piggyback_answer(ev->element);
+        continue;
+      }
       if (ev->kind == Event::Kind::element && xmpp::kind_of(ev->element) != xmpp::Kind::other &&
           ev->element.ns() == kServerNs) {
         co_await reverse_stanza(std::move(ev->element));
@@ -340,6 +349,7 @@ awaitable<void> S2sOut::serve() {
   closing_ = true;
   idle_.cancel();
   for (auto& [id, v] : verifications_) v->wake->cancel();
+  for (auto& [local, v] : piggybacks_) v->wake->cancel();
   reset_transport();
   manager_.stream_closed(local_, remote_, this);
 }
@@ -349,7 +359,7 @@ awaitable<void> S2sOut::serve() {
 awaitable<void> S2sOut::reverse_stanza(xml::Element stanza) {
   auto from = xmpp::Jid::parse(stanza.attr_or("from"));
   auto to = xmpp::Jid::parse(stanza.attr_or("to"));
-  if (!bidi_ || !from || !to || from->domain() != remote_ || to->domain() != local_) {
+  if (!bidi_ || !from || !to || from->domain() != remote_ || !locals_.contains(to->domain())) {
     spdlog::warn("s2s {} -> {}: the peer sent a stanza it may not send on this stream; closing", local_, remote_);
     post_write(std::make_shared<const std::string>(
                    xmpp::stream_error_xml(xmpp::StreamError::invalid_from, "not authorized on this stream") + "</stream:stream>"),
@@ -360,6 +370,35 @@ awaitable<void> S2sOut::reverse_stanza(xml::Element stanza) {
   last_use_ = std::chrono::steady_clock::now();
   stanza.rename_namespace(kServerNs, "jabber:client");
   co_await manager_.server().router().route(std::move(stanza));
+}
+
+void S2sOut::take_piggyback_answer(const xml::Element& el) {
+  auto it = piggybacks_.find(std::string(el.attr_or("to")));
+  if (it == piggybacks_.end() || el.attr_or("from") != remote_) return;  // unsolicited: ignored
+  it->second->answer = el.attr_or("type") == "valid";
+  it->second->wake->cancel();
+  piggybacks_.erase(it);
+}
+
+awaitable<bool> S2sOut::add_local(std::string local) {
+  auto self = shared_from_this();
+  if (locals_.contains(local)) co_return true;
+  if (!can_piggyback() || piggybacks_.contains(local)) co_return false;
+  auto v = std::make_shared<Verification>();
+  v->wake = std::make_shared<asio::steady_timer>(worker_.io());
+  piggybacks_[local] = v;
+  std::string request = "<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote_) + "'>";
+  request += dialback_key(manager_.dialback_secret(), remote_, local, stream_id_);
+  request += "</db:result>";
+  post_write(std::make_shared<const std::string>(std::move(request)), nullptr);
+  v->wake->expires_after(manager_.config().connect_timeout);
+  boost::system::error_code ec;
+  co_await v->wake->async_wait(asio::redirect_error(use_awaitable, ec));
+  piggybacks_.erase(local);
+  if (!v->answer.value_or(false) || closing_) co_return false;
+  locals_.insert(local);
+  spdlog::info("s2s {} -> {}: also carries {} (dialback on the same stream)", local_, remote_, local);
+  co_return true;
 }
 
 awaitable<void> S2sOut::idle_watch() {

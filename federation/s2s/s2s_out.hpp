@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "server/net/asio.hpp"
@@ -37,6 +38,11 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   void close();
 
   const std::string& local() const { return local_; }
+  // Target piggybacking (XEP-0220 §2.4): authorize another of our domains on this ready
+  // stream with a dialback request, if the peer accepts dialback with errors here. True
+  // once the peer said valid; the stream then carries that domain's stanzas too.
+  bool can_piggyback() const { return ready_ && !closing_ && piggyback_ok_; }
+  awaitable<bool> add_local(std::string local);
   const std::string& remote() const { return remote_; }
 
   // XEP-0220 §2.1.2: asks this stream's peer (the authoritative server of remote()) whether
@@ -74,6 +80,7 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   awaitable<void> open_stream();  // header out, header and features in
   void new_parser();
   void take_verify_answer(const xml::Element& el);
+  void take_piggyback_answer(const xml::Element& el);
   void send_verify_requests();
   void reset_transport();
 
@@ -95,6 +102,9 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   std::optional<xml::Element> features_;
   bool peer_dialback_ = false;  // the peer's header declared jabber:server:dialback
   bool bidi_ = false;           // XEP-0288 enabled: the peer may send us stanzas here
+  bool piggyback_ok_ = false;   // the final features offer dialback with errors
+  std::set<std::string> locals_;  // our domains authenticated on this stream
+  std::map<std::string, std::shared_ptr<Verification>> piggybacks_;  // by local domain
 
   struct Write {
     std::shared_ptr<const std::string> data;

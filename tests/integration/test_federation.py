@@ -16,6 +16,7 @@ dnsmasq on 127.0.0.1:53, the servers on 127.0.0.x.
   none.test    SRV target "." (no service)
   v6.test      ::1        SRV -> xmpp.v6.test, which has only an AAAA record
   d.test       127.0.0.8  used only by the XEP-0288 (bidirectional stream) test
+  m1.test, m2.test  127.0.0.11  one Herald serving two domains (target piggybacking)
 """
 import socket
 import ssl
@@ -51,6 +52,9 @@ RECORDS = [
     ("a", "xmpp.v6.test", "::1"),
     ("srv", "_xmpp-server._tcp.d.test", "xmpp.d.test", 5269, 0, 5),
     ("a", "xmpp.d.test", "127.0.0.8"),
+    ("srv", "_xmpp-server._tcp.m1.test", "xmpp.m.test", 5269, 0, 5),
+    ("srv", "_xmpp-server._tcp.m2.test", "xmpp.m.test", 5269, 0, 5),
+    ("a", "xmpp.m.test", "127.0.0.11"),
 ]
 CONNECT_TIMEOUT = 3  # [federation] connect_timeout of every server here
 
@@ -97,6 +101,16 @@ def fed(tmp_path_factory):
         p.c = peer("c.test", "127.0.0.4", federation={"idle_timeout": 1})
         p.v6 = peer("v6.test", "::1")
         p.d = peer("d.test", "127.0.0.8")
+        # One server, two domains.
+        m1 = ca.issue("m1.test")
+        m2 = ca.issue("m2.test")
+        overrides = fedenv.peer_config("m1.test", "127.0.0.11", ca, *m1,
+                                       federation={"connect_timeout": CONNECT_TIMEOUT})
+        overrides["host"].append({"domain": "m2.test", "certificate": str(m2[0]), "key": str(m2[1])})
+        p.m = factory(overrides, users={"alice@m1.test": "alice-pw", "bob@m2.test": "bob-pw"},
+                      start=False, name="m.test")
+        fedenv.add_s2s_listeners(p.m, "127.0.0.11")
+        p.m.start()
         p.u = peer("u.test", "127.0.0.5", issuer=rogue)
         p.strict = peer("strict.test", "127.0.0.6", federation={"require_valid_certificates": True})
         yield p
@@ -215,6 +229,33 @@ def test_bidirectional_stream(fed):
     finally:
         a.close()
         d.close()
+
+
+def test_two_local_domains_share_one_stream(fed):
+    """XEP-0220 target piggybacking: m1.test and m2.test (one server) both write to b.test;
+    the second is authorized by dialback on the first one's stream, no second connection."""
+    m1 = login(fed.m, "alice@m1.test")
+    m2 = login(fed.m, "bob@m2.test")
+    b = login(fed.b, "alice@b.test")
+    try:
+        since = fed.m.log_size()
+        m1.message("alice@b.test", "from m1")
+        b.wait_message("from m1", timeout=10)
+        m2.message("alice@b.test", "from m2")
+        m = b.wait_message("from m2", timeout=15)
+        assert m.get("from") == m2.jid, rc.show(m)
+        fed.m.wait_log(r"m1\.test -> b\.test: also carries m2\.test", since=since, timeout=5)
+        assert "m2.test -> b.test: resolving" not in fed.m.log_text(since), "m2.test opened its own stream"
+        fed.b.wait_log(r"m2\.test -> b\.test authenticated by dialback", timeout=5)
+        # Answers reach both domains.
+        b.message(m2.jid, "to m2")
+        m2.wait_message("to m2", timeout=10)
+        b.message(m1.jid, "to m1")
+        m1.wait_message("to m1", timeout=10)
+    finally:
+        m1.close()
+        m2.close()
+        b.close()
 
 
 def test_ipv6_only_peer(fed):
