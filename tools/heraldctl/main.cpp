@@ -1,6 +1,7 @@
-// heraldctl: Herald's admin tool. Migrates the database schema and manages accounts,
-// using the server's own configuration file and storage code, so what it writes is
-// exactly what the server reads.
+// heraldctl: Herald's admin tool. Migrates the database schema, manages accounts and
+// checks the federation set-up (DNS, certificates), using the server's own configuration
+// file, storage and federation code, so what it writes and checks is exactly what the
+// server reads and does.
 #include <fmt/core.h>
 #include <signal.h>
 #include <termios.h>
@@ -25,6 +26,7 @@
 #include "storage/pg/schema.hpp"
 #include "storage/schema.hpp"
 #include "storage/stores.hpp"
+#include "tools/heraldctl/check.hpp"
 
 namespace {
 
@@ -40,7 +42,8 @@ constexpr std::string_view default_config = "/etc/herald/herald.toml";
 
 constexpr std::string_view main_help = R"(Usage: heraldctl [--config FILE] COMMAND [ARGS...]
 
-Administers the database of a Herald XMPP server: schema migrations and accounts.
+Administers a Herald XMPP server: schema migrations and accounts in its database, and
+checks of its federation set-up (DNS and certificates).
 
 Commands:
   migrate               apply the pending schema migrations
@@ -49,6 +52,10 @@ Commands:
   user del JID          delete an account and everything stored for it
   user passwd JID       set an account's password
   user list [DOMAIN]    list accounts, of one domain or of all
+  check dns DOMAIN      how other servers reach DOMAIN: SRV and A/AAAA records,
+                        connection attempts, the certificate presented
+  check certs           the certificate and key of every [[host]]: names, chain,
+                        expiry, key match
 
 Options:
   -c, --config FILE     the server's configuration file; default: $HERALD_CONFIG,
@@ -63,7 +70,7 @@ Only SCRAM keys (SHA-1, SHA-256, SHA-512) are stored, never the password.
 Exit status:
   0  success
   1  failure: database unreachable, user exists or does not exist, password rejected,
-     schema not current (migrate --status), ...
+     schema not current (migrate --status), a check found a problem, ...
   2  usage error: unknown command or option, missing or invalid argument
   3  configuration error: the file is missing, unreadable or invalid
 )";
@@ -120,6 +127,59 @@ password is asked twice on a terminal, or read as one line from standard input. 
 constexpr std::string_view user_list_help = R"(Usage: heraldctl [--config FILE] user list [DOMAIN]
 
 Lists accounts as bare JIDs, one per line, sorted; only those of DOMAIN if given.
+)";
+
+constexpr std::string_view check_help = R"(Usage: heraldctl [--config FILE] check COMMAND ...
+
+Checks the federation (server-to-server) set-up, in words an operator can act on. Each
+check prints what it found and ends with one line: OK, or FAILED and what to fix.
+
+Commands:
+  check dns DOMAIN      how other servers reach DOMAIN: SRV and A/AAAA records found,
+                        a connection to each address, the certificate presented
+  check certs           the certificate and key of every [[host]] of the configuration
+
+Exit status: 0 all good, 1 a problem was found, 2 usage error, 3 configuration error.
+`heraldctl check COMMAND --help` explains a command.
+)";
+
+constexpr std::string_view check_dns_help = R"(Usage: heraldctl [--config FILE] check dns DOMAIN
+
+Shows how a server reaches DOMAIN for federation, and tries it, the way Herald does:
+
+  1. the SRV records of _xmpps-server._tcp.DOMAIN (direct TLS, XEP-0368) and
+     _xmpp-server._tcp.DOMAIN (STARTTLS), or why there are none (NXDOMAIN/no records,
+     error, timeout), asked from [federation] dns_servers with dns_timeout_ms and
+     dns_tries;
+  2. the resulting connection plan, in order: host:port, direct TLS or STARTTLS. Without
+     SRV records: DOMAIN's own A/AAAA records on port 5269. A target of "." means
+     DOMAIN offers no service;
+  3. the A/AAAA addresses of each target, and a connection to each address, bounded by
+     [federation] connect_timeout: TCP, then for STARTTLS a stream header (from the first
+     [[host]], to DOMAIN) and <starttls/>, then the TLS handshake with SNI = DOMAIN;
+  4. the certificate presented: whether its chain is valid against [federation] ca_file
+     (or OpenSSL's reason why not), the names it holds and whether one is DOMAIN, and
+     when it expires.
+
+Exit status 0 if at least one address connected and presented a valid certificate for
+DOMAIN; 1 otherwise, with a last line saying what to fix (e.g. "no SRV records and no
+A/AAAA record for DOMAIN: add _xmpp-server._tcp.DOMAIN SRV records"). The database is
+not used.
+)";
+
+constexpr std::string_view check_certs_help = R"(Usage: heraldctl [--config FILE] check certs
+
+Checks the certificate and key of every [[host]] of the configuration, as the server
+will use them:
+  - the key file holds the private key of the certificate;
+  - the names in the certificate (DNS names, SRV names, XmppAddr, CN) and whether they
+    cover the host's domain;
+  - the chain (the host's certificate first in the file, then its intermediates) is valid
+    against [federation] ca_file, the CAs peers are expected to trust;
+  - the expiry date: a warning when fewer than 14 days are left, a problem once expired.
+
+Every problem is printed with what to do. Exit status 0 if there is no problem (warnings
+allowed), 1 otherwise. The database is not used.
 )";
 
 // Each error kind carries its exit status; main() prints what() and exits with it.
@@ -428,6 +488,29 @@ Command parse_command(const std::vector<std::string>& rest) {
     throw UsageError(fmt::format("user: unknown command '{}' (add, del, passwd or list)", sub),
                      "heraldctl user --help");
   }
+  if (verb == "check") {
+    if (tail.empty()) throw UsageError("check: missing command (dns or certs)", "heraldctl check --help");
+    if (is_help(tail[0])) {
+      c.help = check_help;
+      return c;
+    }
+    const std::string& sub = tail[0];
+    c.words = {"check", sub};
+    std::string what = "check " + sub;
+    if (sub == "dns" || sub == "certs") {
+      if (want_help(1)) {
+        c.help = sub == "dns" ? check_dns_help : check_certs_help;
+        return c;
+      }
+      if (sub == "dns") {
+        c.args = positional(1, 1, 1, what);
+      } else {
+        c.args = positional(1, 0, 0, what);
+      }
+      return c;
+    }
+    throw UsageError(fmt::format("check: unknown command '{}' (dns or certs)", sub), "heraldctl check --help");
+  }
   if (is_help(verb)) {
     c.help = main_help;
     return c;
@@ -466,6 +549,14 @@ int run(int argc, char** argv) {
   // Arguments that need no configuration are checked before it is read.
   std::optional<xmpp::Jid> jid;
   std::optional<std::string> domain;
+  if (command.words[0] == "check" && command.words[1] == "dns") {
+    auto d = xmpp::Jid::parse(command.args[0]);
+    if (!d || !d->is_domain()) {
+      throw UsageError(fmt::format("check dns: '{}' is not a domain", command.args[0]),
+                       "heraldctl check dns --help");
+    }
+    domain = d->domain();
+  }
   if (command.words[0] == "user") {
     if (command.words[1] == "list") {
       if (!command.args.empty()) {
@@ -500,6 +591,10 @@ int run(int argc, char** argv) {
     return exit_config;
   }
 
+  if (command.words[0] == "check") {
+    if (command.words[1] == "dns") return heraldctl::check_dns(cfg, *domain);
+    return heraldctl::check_certs(cfg);
+  }
   try {
     if (command.words[0] == "migrate") return cmd_migrate(cfg, command.status);
     const std::string& sub = command.words[1];
