@@ -48,8 +48,12 @@ const CertCheck& S2sIn::peer_check() {
 
 void S2sIn::add_features(xml::Element& features) {
   if (authenticated_) {
-    // After SASL EXTERNAL: more domains may still be authorized with dialback on this
-    // stream (XEP-0220 §2.4, target piggybacking).
+    // The restart after SASL EXTERNAL is done (our new header is out): only now may this
+    // stream carry our stanzas to the peer (XEP-0288).
+    if (bidi_ && !peer_from_.empty() && authorized_.contains({peer_from_, domain_}))
+      manager_.register_bidi(domain_, peer_from_, std::static_pointer_cast<core::Session>(shared_from_this()));
+    // More domains may still be authorized with dialback on this stream (XEP-0220 §2.4,
+    // target piggybacking).
     if (manager_.config().dialback && !manager_.config().require_valid_certificates)
       features.add("dialback", "urn:xmpp:features:dialback").add("errors");
     return;
@@ -63,12 +67,14 @@ void S2sIn::add_features(xml::Element& features) {
   if (tls_) features.add("bidi", "urn:xmpp:features:bidi");  // XEP-0288
 }
 
-void S2sIn::authorized(const std::string& remote, const std::string& local) {
+void S2sIn::authorized(const std::string& remote, const std::string& local, bool restart_follows) {
   authorized_.emplace(remote, local);
   mark_authenticated();
   // XEP-0288: the peer authenticated as `remote`, so this stream may carry our stanzas
-  // from `local` (the stream's 'to', or the dialback pair's target) to it.
-  if (bidi_) manager_.register_bidi(local, remote, std::static_pointer_cast<core::Session>(shared_from_this()));
+  // from `local` (the stream's 'to', or the dialback pair's target) to it: at once after
+  // a dialback answer, after the stream restart for SASL (add_features).
+  if (bidi_ && !restart_follows)
+    manager_.register_bidi(local, remote, std::static_pointer_cast<core::Session>(shared_from_this()));
 }
 
 void S2sIn::sasl_failure(std::string_view condition, std::string_view why) {
@@ -133,7 +139,7 @@ awaitable<void> S2sIn::handle_external(const xml::Element& auth) {
       co_return;
     }
   }
-  authorized(peer_from_, domain_);
+  authorized(peer_from_, domain_, true);
   spdlog::info("s2s in: {} -> {} authenticated by certificate (SASL EXTERNAL) from {}", peer_from_, domain_,
                remote_address_);
   send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
@@ -196,7 +202,7 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
     close(StreamError::not_authorized, "dialback failed for " + remote);
     co_return;
   }
-  authorized(remote, local);
+  authorized(remote, local, false);
   spdlog::info("s2s in: {} -> {} authenticated by dialback from {}", remote, local, remote_address_);
 }
 

@@ -43,7 +43,7 @@ class S2sIn final : public stream::StreamIn {
   std::set<std::pair<std::string, std::string>> authorized_;  // (remote, local)
   unsigned pending_dialbacks_ = 0;
   bool bidi_ = false;  // the peer enabled XEP-0288 bidirectionality
-  void authorized(const std::string& remote, const std::string& local);
+  void authorized(const std::string& remote, const std::string& local, bool restart_follows);
 };
 
 }  // namespace herald::federation

@@ -87,7 +87,7 @@ def fed(tmp_path_factory):
 
         def peer(domain, ip, issuer=ca, federation=None):
             cert, key = issuer.issue(domain)
-            users = {f"alice@{domain}": "alice-pw", f"bob@{domain}": "bob-pw"}
+            users = {f"alice@{domain}": "alice-pw", f"bob@{domain}": "bob-pw", f"carol@{domain}": "carol-pw"}
             srv = factory(fedenv.peer_config(domain, ip, ca, cert, key, federation=dict(
                 {"connect_timeout": CONNECT_TIMEOUT}, **(federation or {}))),
                 users=users, start=False, name=domain)
@@ -97,8 +97,9 @@ def fed(tmp_path_factory):
 
         p.a = peer("a.test", "127.0.0.2")
         p.b = peer("b.test", "127.0.0.3")
-        # c.test closes its outgoing streams after 1 s of silence (test_idle_stream_closes).
-        p.c = peer("c.test", "127.0.0.4", federation={"idle_timeout": 1})
+        # c.test closes its outgoing streams after 1 s of silence (test_idle_stream_closes)
+        # and keeps at most 2 stanzas for 2 s per remote domain (test_queue_bounds).
+        p.c = peer("c.test", "127.0.0.4", federation={"idle_timeout": 1, "queue_limit": 2, "bounce_after": 2})
         p.v6 = peer("v6.test", "::1")
         p.d = peer("d.test", "127.0.0.8")
         # One server, two domains.
@@ -286,6 +287,49 @@ def test_idle_stream_closes(fed):
     finally:
         c.close()
         a.close()
+
+
+def test_queue_bounds(fed):
+    """While a stream cannot come up: at most queue_limit stanzas wait (more bounce at once
+    with resource-constraint) and none waits longer than bounce_after (remote-server-timeout),
+    even though the connection attempt itself would take longer (connect_timeout 3 s)."""
+    c = login(fed.c, "bob@c.test")
+    try:
+        start = time.monotonic()
+        for i in range(3):
+            c.message("x@silent.test", f"queued {i}", id=f"q{i}")
+        err = error_of(c, "q2", timeout=2)
+        assert err and err[1] == "resource-constraint", err
+        assert time.monotonic() - start < 1.0
+        for i in range(2):
+            err = error_of(c, f"q{i}", timeout=6)
+            assert err and err[1] == "remote-server-timeout", err
+        elapsed = time.monotonic() - start
+        assert 1.5 < elapsed < CONNECT_TIMEOUT, f"bounced after {elapsed:.1f} s"
+    finally:
+        c.close()
+
+
+def test_probe_across_domains(fed):
+    """After a cross-domain subscription, logging in again probes the remote contact and
+    its presence comes back over the federation (RFC 6121 §4.2.2)."""
+    a = login(fed.a, "carol@a.test")
+    b = login(fed.b, "carol@b.test")
+    try:
+        a.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        a.send("<presence to='carol@b.test' type='subscribe'/>")
+        b.wait_for(lambda e: is_pres(e, type_="subscribe"), timeout=10, what="the request")
+        b.send("<presence to='carol@a.test' type='subscribed'/>")
+        a.wait_for(lambda e: is_pres(e, type_="subscribed"), timeout=10, what="the approval")
+        b.send("<presence><status>probe me</status></presence>")
+        a.close()
+        a = login(fed.a, "carol@a.test", presence=True)  # initial presence: probes carol@b.test
+        got = a.wait_for(lambda e: is_pres(e) and e.get("from") == b.jid and "probe me" in rc.show(e),
+                         timeout=10, what="carol@b.test's presence in answer to the probe")
+        assert got is not None
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_record_only_domain(fed):
