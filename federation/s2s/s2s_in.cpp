@@ -124,7 +124,7 @@ awaitable<void> S2sIn::handle_external(const xml::Element& auth) {
     sasl_failure("invalid-mechanism", "only EXTERNAL is offered");
     co_return;
   }
-  if (!tls_ || peer_from_.empty() || !peer_check().ok()) {
+  if (!tls_ || peer_from_.empty() || server_.host(peer_from_) || !peer_check().ok()) {
     // No ?: with string temporaries in coroutines: GCC 12 destroys them twice.
     std::string why = "the stream header has no 'from'";
     if (!peer_from_.empty()) why = "certificate not valid for " + peer_from_;
@@ -156,7 +156,8 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
     close(StreamError::host_unknown, "this server does not serve '" + std::string(result.attr_or("to")) + "'");
     co_return;
   }
-  if (!from) {
+  if (!from || server_.host(*from)) {
+    // Nobody else may speak for a domain served here.
     close(StreamError::invalid_from, "the dialback request has no valid 'from'");
     co_return;
   }
@@ -185,7 +186,7 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
   // temporaries twice.
   auto ask = [&manager, local, remote, id, key]() -> awaitable<std::optional<bool>> {
     auto out = manager.stream_for(local, remote);
-    co_return co_await out->verify(id, key);
+    co_return co_await out->verify(local, id, key);
   };
   std::optional<bool> answer = co_await asio::co_spawn(pair_worker.io(), std::move(ask), use_awaitable);
   --pending_dialbacks_;

@@ -25,6 +25,7 @@ constexpr std::string_view kStreamsNs = "http://etherx.jabber.org/streams";
 constexpr std::string_view kTlsNs = "urn:ietf:params:xml:ns:xmpp-tls";
 constexpr std::string_view kSaslNs = "urn:ietf:params:xml:ns:xmpp-sasl";
 constexpr auto kVerifyTimeout = std::chrono::seconds(15);
+constexpr std::size_t kMaxVerifications = 256;  // outstanding <db:verify/> per stream
 
 bool offers_external(const xml::Element& features) {
   const auto* mechs = features.child("mechanisms", kSaslNs);
@@ -180,14 +181,18 @@ awaitable<bool> S2sOut::attempt(const std::string& host, const asio::ip::tcp::en
   stream_ = std::make_shared<asio::ssl::stream<asio::ip::tcp::socket>>(worker_.io(), manager_.client_tls(local_));
   // One bound for the whole setup: a peer that accepts TCP and then says nothing is given
   // up on (issue 5: 15 s by default).
+  // The handler may already be queued when the attempt ends: it owns its state and only
+  // touches the stream of this attempt, and only while the attempt is still running.
   asio::steady_timer watchdog(worker_.io());
-  bool timed_out = false;
+  auto fired = std::make_shared<bool>(false);
+  auto running = std::make_shared<bool>(true);
+  std::weak_ptr<asio::ssl::stream<asio::ip::tcp::socket>> armed = stream_;
   watchdog.expires_after(cfg.connect_timeout);
-  watchdog.async_wait([this, &timed_out](const boost::system::error_code& ec) {
-    if (ec) return;
-    timed_out = true;
+  watchdog.async_wait([fired, running, armed](const boost::system::error_code& ec) {
+    if (ec || !*running) return;
+    *fired = true;
     boost::system::error_code ignored;
-    if (stream_) stream_->lowest_layer().close(ignored);
+    if (auto s = armed.lock()) s->lowest_layer().close(ignored);
   });
   bool ok = false;
   try {
@@ -249,7 +254,9 @@ awaitable<bool> S2sOut::attempt(const std::string& host, const asio::ip::tcp::en
         auto answer = co_await next();
         if (!answer || answer->kind != Event::Kind::element) throw std::runtime_error("the peer closed the stream during dialback");
         const auto& el = answer->element;
-        if (el.name() == "result" && el.ns() == kDialbackNs) {
+        // Only the answer to our request (XEP-0220 §2.1.3): from the peer, to us, typed.
+        if (el.name() == "result" && el.ns() == kDialbackNs && el.attr("type") && el.attr_or("from") == remote_ &&
+            el.attr_or("to") == local_) {
           if (el.attr_or("type") != "valid") throw std::runtime_error("the peer did not accept our dialback key");
           authenticated = true;
           break;
@@ -265,14 +272,39 @@ awaitable<bool> S2sOut::attempt(const std::string& host, const asio::ip::tcp::en
     }
   } catch (const std::exception& e) {
     why = e.what();
-    if (timed_out) why = "no answer within " + std::to_string(cfg.connect_timeout.count()) + " s";
+    if (*fired) why = "no answer within " + std::to_string(cfg.connect_timeout.count()) + " s";
   }
+  *running = false;
   watchdog.cancel();
   if (!ok) reset_transport();
   co_return ok;
 }
 
 awaitable<void> S2sOut::run() {
+  auto self = shared_from_this();
+  // Whatever happens inside, the manager hears how it ended: a pair never stays stuck on a
+  // stream that died of an exception.
+  bool failed = false;
+  std::string what;
+  try {
+    co_await run_stream();
+  } catch (const std::exception& e) {
+    failed = true;
+    what = e.what();
+  }
+  if (failed) {
+    spdlog::error("s2s {} -> {}: {}", local_, remote_, what);
+    for (auto& [id, v] : verifications_) v->wake->cancel();
+    reset_transport();
+    if (ready_) {
+      manager_.stream_closed(local_, remote_, this);
+    } else {
+      manager_.stream_failed(local_, remote_, this, xmpp::StanzaError::remote_server_timeout, what);
+    }
+  }
+}
+
+awaitable<void> S2sOut::run_stream() {
   auto self = shared_from_this();
   spdlog::debug("s2s {} -> {}: resolving", local_, remote_);
   auto& resolver = manager_.resolver(worker_);
@@ -284,6 +316,7 @@ awaitable<void> S2sOut::run() {
   spdlog::debug("s2s {} -> {}: {} target(s); {}", local_, remote_, plan.targets.size(), plan.reason);
   if (plan.targets.empty()) {
     spdlog::info("s2s {} -> {}: {}", local_, remote_, plan.reason);
+    for (auto& [id, v] : verifications_) v->wake->cancel();
     manager_.stream_failed(local_, remote_, this, xmpp::StanzaError::remote_server_not_found, plan.reason);
     co_return;
   }
@@ -373,6 +406,7 @@ awaitable<void> S2sOut::reverse_stanza(xml::Element stanza) {
 }
 
 void S2sOut::take_piggyback_answer(const xml::Element& el) {
+  if (!el.attr("type")) return;  // a request, not an answer
   auto it = piggybacks_.find(std::string(el.attr_or("to")));
   if (it == piggybacks_.end() || el.attr_or("from") != remote_) return;  // unsolicited: ignored
   it->second->answer = el.attr_or("type") == "valid";
@@ -424,33 +458,36 @@ awaitable<void> S2sOut::idle_watch() {
 void S2sOut::send_verify_requests() {
   if (!transport_up_ || !stream_) return;
   while (!verify_out_.empty()) {
-    auto [id, key] = std::move(verify_out_.front());
+    auto [local, id, key] = std::move(verify_out_.front());
     verify_out_.pop_front();
-    std::string xml = "<db:verify from='" + xml::escape_attr(local_) + "' to='" + xml::escape_attr(remote_) + "' id='" +
+    std::string xml = "<db:verify from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote_) + "' id='" +
                       xml::escape_attr(id) + "'>" + xml::escape_text(key) + "</db:verify>";
     post_write(std::make_shared<const std::string>(std::move(xml)), nullptr);
   }
 }
 
 void S2sOut::take_verify_answer(const xml::Element& el) {
-  auto it = verifications_.find(std::string(el.attr_or("id")));
+  if (el.attr_or("from") != remote_ || !el.attr("type")) return;
+  auto it = verifications_.find({std::string(el.attr_or("to")), std::string(el.attr_or("id"))});
   if (it == verifications_.end()) return;  // unsolicited: ignored
   it->second->answer = el.attr_or("type") == "valid";
   it->second->wake->cancel();
   verifications_.erase(it);
 }
 
-awaitable<std::optional<bool>> S2sOut::verify(std::string id, std::string key) {
+awaitable<std::optional<bool>> S2sOut::verify(std::string local, std::string id, std::string key) {
   auto self = shared_from_this();
+  const std::pair<std::string, std::string> slot{local, id};
+  if (verifications_.size() >= kMaxVerifications || verifications_.contains(slot) || closing_) co_return std::nullopt;
   auto v = std::make_shared<Verification>();
   v->wake = std::make_shared<asio::steady_timer>(worker_.io());
-  verifications_[id] = v;
-  verify_out_.emplace_back(id, std::move(key));
+  verifications_[slot] = v;
+  verify_out_.push_back({std::move(local), std::move(id), std::move(key)});
   send_verify_requests();
   v->wake->expires_after(kVerifyTimeout);
   boost::system::error_code ec;
   co_await v->wake->async_wait(asio::redirect_error(use_awaitable, ec));
-  if (auto it = verifications_.find(id); it != verifications_.end() && it->second == v) verifications_.erase(it);
+  if (auto it = verifications_.find(slot); it != verifications_.end() && it->second == v) verifications_.erase(it);
   co_return v->answer;
 }
 

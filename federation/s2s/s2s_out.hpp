@@ -50,7 +50,8 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   // time or the stream failed. Sent as soon as the transport is up, even before this
   // stream is authenticated (two servers dialing back each other must not wait on each
   // other).
-  awaitable<std::optional<bool>> verify(std::string id, std::string key);
+  // `local` is the domain the request speaks for (ours; several with piggybacking).
+  awaitable<std::optional<bool>> verify(std::string local, std::string id, std::string key);
 
  private:
   struct Event {
@@ -67,6 +68,7 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   void on_stream_close() override;
 
   awaitable<void> run();
+  awaitable<void> run_stream();
   // Connects and negotiates with one address; true when the stream is authenticated.
   awaitable<bool> attempt(const std::string& host, const asio::ip::tcp::endpoint& endpoint, bool direct_tls,
                           std::string& why);
@@ -116,8 +118,11 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   asio::steady_timer idle_;
   std::chrono::steady_clock::time_point last_use_;
 
-  std::map<std::string, std::shared_ptr<Verification>> verifications_;  // by stream id
-  std::deque<std::pair<std::string, std::string>> verify_out_;          // (id, key) not yet sent
+  struct VerifyRequest {
+    std::string local, id, key;
+  };
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Verification>> verifications_;  // by (local, id)
+  std::deque<VerifyRequest> verify_out_;  // not yet sent
 };
 
 }  // namespace herald::federation
