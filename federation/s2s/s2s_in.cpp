@@ -153,7 +153,12 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
   const auto from = xmpp::prep_domain(result.attr_or("from"));
   const auto to = xmpp::prep_domain(result.attr_or("to"));
   if (!to || !server_.host(*to)) {
-    close(StreamError::host_unknown, "this server does not serve '" + std::string(result.attr_or("to")) + "'");
+    // XEP-0220 §2.4: a dialback error for this request only; the stream stays.
+    std::string reply = "<db:result from='" + xml::escape_attr(result.attr_or("to")) + "' to='" +
+                        xml::escape_attr(result.attr_or("from")) +
+                        "' type='error'><error type='cancel'><item-not-found "
+                        "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:result>";
+    send(std::move(reply));
     co_return;
   }
   if (!from || server_.host(*from)) {
@@ -169,36 +174,58 @@ awaitable<void> S2sIn::handle_result(const xml::Element& result) {
     close(StreamError::not_authorized, "this server requires a certificate valid for " + *from);
     co_return;
   }
-  if (++pending_dialbacks_ > 16) {
+  if (pending_dialbacks_ >= 16 || authorized_.size() >= 256) {
     close(StreamError::policy_violation, "too many dialback requests on one stream");
     co_return;
   }
-  // Ask the authoritative server of `from` (over our own stream to it) whether it issued
-  // this key for this stream (XEP-0220 §2.1.2).
-  const std::string local = *to;
-  const std::string remote = *from;
-  const std::string id = stream_id_;
-  const std::string key = result.text();
-  auto& manager = manager_;
-  auto& pair_worker = manager.worker_for(local, remote);
-  auto self = shared_from_this();
-  // A named callable, not a temporary inside the co_await: GCC 12 destroys such
-  // temporaries twice.
-  auto ask = [&manager, local, remote, id, key]() -> awaitable<std::optional<bool>> {
-    auto out = manager.stream_for(local, remote);
-    co_return co_await out->verify(local, id, key);
+  ++pending_dialbacks_;
+  // Verified in the background: the stream keeps reading meanwhile, so two servers dialing
+  // back each other at the same moment answer each other's <db:verify/> (XEP-0220 §2.1.2).
+  auto self = std::static_pointer_cast<S2sIn>(shared_from_this());
+  // Named callables throughout: GCC 12 mishandles class temporaries in coroutines.
+  auto run = [self, local = *to, remote = *from, key = result.text()]() { return self->dialback(local, remote, key); };
+  asio::co_spawn(worker_.io(), std::move(run), asio::detached);
+}
+
+awaitable<void> S2sIn::dialback(std::string local, std::string remote, std::string key) {
+  // Ask the authoritative server of `remote`, over our own stream to it (on the worker
+  // that owns that pair), whether it issued this key for this stream. The answer comes
+  // back through a timer of this worker: no coroutine spans two io_contexts.
+  struct Answer {
+    explicit Answer(asio::io_context& io) : wake(io) {}
+    std::optional<bool> valid;
+    asio::steady_timer wake;
   };
-  std::optional<bool> answer = co_await asio::co_spawn(pair_worker.io(), std::move(ask), use_awaitable);
+  auto answer = std::make_shared<Answer>(worker_.io());
+  std::weak_ptr<Answer> weak = answer;
+  auto& manager = manager_;
+  auto& home = worker_.io();
+  auto& pair_worker = manager.worker_for(local, remote);
+  auto ask = [&manager, &home, weak, local, remote, id = stream_id_, key]() -> awaitable<void> {
+    auto out = manager.stream_for(local, remote);
+    auto valid = co_await out->verify(local, id, key);
+    auto tell = [weak, valid]() {
+      if (auto a = weak.lock()) {
+        a->valid = valid;
+        a->wake.cancel();
+      }
+    };
+    asio::post(home, std::move(tell));
+  };
+  asio::co_spawn(pair_worker.io(), std::move(ask), asio::detached);
+  answer->wake.expires_after(std::chrono::seconds(20));  // verify() itself gives up after 15 s
+  boost::system::error_code ec;
+  co_await answer->wake.async_wait(asio::redirect_error(use_awaitable, ec));
   --pending_dialbacks_;
   if (finished_or_closing()) co_return;
-  const bool valid = answer.value_or(false);
+  const bool valid = answer->valid.value_or(false);
   std::string reply = "<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote) + "' type='";
   reply += valid ? "valid" : "invalid";
   reply += "'/>";
   send(std::move(reply));
   if (!valid) {
     const char* why = "no answer from the authoritative server";
-    if (answer) why = "the authoritative server said invalid";
+    if (answer->valid) why = "the authoritative server said invalid";
     spdlog::info("s2s in: dialback for {} -> {} from {} failed ({})", remote, local, remote_address_, why);
     close(StreamError::not_authorized, "dialback failed for " + remote);
     co_return;

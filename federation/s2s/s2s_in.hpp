@@ -34,6 +34,7 @@ class S2sIn final : public stream::StreamIn {
   const CertCheck& peer_check();
   awaitable<void> handle_external(const xml::Element& auth);
   awaitable<void> handle_result(const xml::Element& result);
+  awaitable<void> dialback(std::string local, std::string remote, std::string key);
   void handle_verify(const xml::Element& verify);
   awaitable<void> handle_stanza(xml::Element stanza);
   void sasl_failure(std::string_view condition, std::string_view why);
