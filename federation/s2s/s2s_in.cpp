@@ -67,6 +67,11 @@ void S2sIn::add_features(xml::Element& features) {
   if (tls_) features.add("bidi", "urn:xmpp:features:bidi");  // XEP-0288
 }
 
+void S2sIn::on_closed() {
+  if (!bidi_) return;
+  for (const auto& [remote, local] : authorized_) manager_.unregister_bidi(local, remote, this);
+}
+
 void S2sIn::authorized(const std::string& remote, const std::string& local, bool restart_follows) {
   authorized_.emplace(remote, local);
   mark_authenticated();

@@ -30,6 +30,7 @@ class S2sIn final : public stream::StreamIn {
  private:
   void add_features(xml::Element& features) override;
   awaitable<void> handle_element(xml::Element element) override;
+  void on_closed() override;
 
   const CertCheck& peer_check();
   awaitable<void> handle_external(const xml::Element& auth);

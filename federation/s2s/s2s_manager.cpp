@@ -117,7 +117,7 @@ void S2sManager::enqueue(const Key& key, xml::Element stanza) {
   spdlog::debug("s2s {} -> {}: stanza queued", key.first, key.second);
   auto& pair = pairs_[core::Worker::current()->index()][key];
   if (pair.ready && pair.out) {
-    pair.out->send(std::make_shared<const std::string>(xml::serialize(stanza)));
+    pair.out->send(std::move(stanza));
     return;
   }
   if (auto bidi = pair.bidi.lock()) {
@@ -185,6 +185,19 @@ void S2sManager::register_bidi(const std::string& local, const std::string& remo
   });
 }
 
+void S2sManager::unregister_bidi(const std::string& local, const std::string& remote, const core::Session* stream) {
+  auto& worker = worker_for(local, remote);
+  asio::post(worker.io(), [this, key = Key{local, remote}, stream]() {
+    auto& pairs = pairs_[core::Worker::current()->index()];
+    auto it = pairs.find(key);
+    if (it == pairs.end()) return;
+    auto current = it->second.bidi.lock();
+    if (current && current.get() != stream) return;
+    it->second.bidi.reset();
+    if (!it->second.out && it->second.queue.empty()) pairs.erase(it);
+  });
+}
+
 std::shared_ptr<S2sOut> S2sManager::stream_for(const std::string& local, const std::string& remote) {
   auto& pair = pairs_[core::Worker::current()->index()][Key{local, remote}];
   if (!pair.out) start_stream(Key{local, remote}, pair);
@@ -223,7 +236,7 @@ void S2sManager::stream_ready(const std::string& local, const std::string& remot
   if (pair.ready) return;
   pair.ready = true;
   pair.expiry.reset();
-  for (auto& w : pair.queue) out->send(std::make_shared<const std::string>(xml::serialize(w.stanza)));
+  for (auto& w : pair.queue) out->send(std::move(w.stanza));
   pair.queue.clear();
 }
 
@@ -238,9 +251,9 @@ void S2sManager::stream_failed(const std::string& local, const std::string& remo
   pairs.erase(it);
 }
 
-void S2sManager::stream_closed(const std::string& local, const std::string& remote, const S2sOut* out) {
+void S2sManager::stream_closed(const std::string& local, const std::string& remote, const S2sOut* out,
+                               std::vector<xml::Element> unsent) {
   (void)local;
-  (void)remote;
   // Every pair the stream carried (several, when our domains piggybacked on it).
   auto& pairs = pairs_[core::Worker::current()->index()];
   for (auto it = pairs.begin(); it != pairs.end();) {
@@ -258,6 +271,12 @@ void S2sManager::stream_closed(const std::string& local, const std::string& remo
       continue;
     }
     it = pairs.erase(it);
+  }
+  // What the stream took but never wrote goes out again (on a new stream, or bounces).
+  for (auto& stanza : unsent) {
+    auto from = xmpp::Jid::parse(stanza.attr_or("from"));
+    if (!from) continue;
+    enqueue(Key{from->domain(), remote}, std::move(stanza));
   }
 }
 

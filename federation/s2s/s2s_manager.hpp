@@ -68,12 +68,15 @@ class S2sManager {
   void stream_ready(const std::string& local, const std::string& remote, const std::shared_ptr<S2sOut>& out);
   void stream_failed(const std::string& local, const std::string& remote, const S2sOut* out,
                      xmpp::StanzaError condition, const std::string& why);
-  void stream_closed(const std::string& local, const std::string& remote, const S2sOut* out);
+  void stream_closed(const std::string& local, const std::string& remote, const S2sOut* out,
+                     std::vector<xml::Element> unsent = {});
 
   // XEP-0288: an incoming stream on which `remote` enabled bidirectionality and is
   // authenticated for (remote, local) may carry our stanzas from `local` to `remote` when no
   // outgoing stream of ours is ready. Any thread.
   void register_bidi(const std::string& local, const std::string& remote, std::weak_ptr<core::Session> stream);
+  // The stream ended: stanzas for the pair no longer go there.
+  void unregister_bidi(const std::string& local, const std::string& remote, const core::Session* stream);
 
   // The outgoing stream for a pair if it exists (for dialback verification), on the pair's
   // worker; creates one if none exists.

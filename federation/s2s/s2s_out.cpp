@@ -51,22 +51,53 @@ void S2sOut::start() {
   asio::co_spawn(worker_.io(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
 }
 
-void S2sOut::send(std::shared_ptr<const std::string> xml) {
-  if (closing_) return;
+void S2sOut::send(xml::Element stanza) {
+  if (closing_) {
+    unsent_.push_back(std::move(stanza));  // handed back to the manager when the stream ends
+    return;
+  }
   last_use_ = std::chrono::steady_clock::now();
-  post_write(std::move(xml), nullptr);
+  auto data = std::make_shared<const std::string>(xml::serialize(stanza));
+  queued_bytes_ += data->size();
+  if (queued_bytes_ > manager_.server().config().limits.send_queue_bytes) {
+    // The peer does not read: give up on this stream; what waits goes to a new one.
+    spdlog::warn("s2s {} -> {}: more than {} bytes waiting for the peer to read; closing", local_, remote_,
+                 manager_.server().config().limits.send_queue_bytes);
+    unsent_.push_back(std::move(stanza));
+    abort_transport();
+    return;
+  }
+  out_.push_back({std::move(data), nullptr, std::move(stanza)});
+  start_drain();
 }
 
 void S2sOut::close() {
   if (closing_) return;
   closing_ = true;
   post_write(std::make_shared<const std::string>("</stream:stream>"), nullptr);
+  // A peer that never closes its side does not keep the stream (and its socket) alive.
+  auto grace = std::make_shared<asio::steady_timer>(worker_.io(), std::chrono::seconds(5));
+  std::weak_ptr<S2sOut> weak = shared_from_this();
+  grace->async_wait([grace, weak](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->abort_transport();
+  });
+}
+
+void S2sOut::abort_transport() {
+  closing_ = true;
+  boost::system::error_code ec;
+  if (stream_) stream_->lowest_layer().close(ec);  // the reader ends; serve() hands back what is left
 }
 
 // Every write, during negotiation or after, goes through one queue drained by one
 // coroutine: an SSL stream allows only one write in flight.
 void S2sOut::post_write(std::shared_ptr<const std::string> data, std::shared_ptr<asio::steady_timer> done) {
-  out_.push_back({std::move(data), std::move(done)});
+  queued_bytes_ += data->size();
+  out_.push_back({std::move(data), std::move(done), std::nullopt});
+  start_drain();
+}
+
+void S2sOut::start_drain() {
   if (writing_) return;
   writing_ = true;
   asio::co_spawn(worker_.io(), [self = shared_from_this()]() { return self->drain(); }, asio::detached);
@@ -85,8 +116,17 @@ awaitable<void> S2sOut::drain() {
     } else {
       co_await asio::async_write(stream->next_layer(), asio::buffer(*item.data), asio::redirect_error(use_awaitable, ec));
     }
-    if (ec) write_failed_ = true;
+    queued_bytes_ -= std::min(queued_bytes_, item.data->size());
     if (item.done) item.done->cancel();
+    if (ec) {
+      // The rest cannot be written on this transport: end it; unwritten stanzas go back to
+      // the manager when the reader notices.
+      write_failed_ = true;
+      if (item.stanza) unsent_.push_back(std::move(*item.stanza));  // not known to have arrived
+      boost::system::error_code ignored;
+      if (stream) stream->lowest_layer().close(ignored);
+      break;
+    }
   }
   writing_ = false;
 }
@@ -297,7 +337,7 @@ awaitable<void> S2sOut::run() {
     for (auto& [id, v] : verifications_) v->wake->cancel();
     reset_transport();
     if (ready_) {
-      manager_.stream_closed(local_, remote_, this);
+      manager_.stream_closed(local_, remote_, this, take_unsent());
     } else {
       manager_.stream_failed(local_, remote_, this, xmpp::StanzaError::remote_server_timeout, what);
     }
@@ -384,7 +424,7 @@ awaitable<void> S2sOut::serve() {
   for (auto& [id, v] : verifications_) v->wake->cancel();
   for (auto& [local, v] : piggybacks_) v->wake->cancel();
   reset_transport();
-  manager_.stream_closed(local_, remote_, this);
+  manager_.stream_closed(local_, remote_, this, take_unsent());
 }
 
 // A stanza from the peer on our outgoing stream: only with XEP-0288, and only from the
@@ -446,7 +486,7 @@ awaitable<void> S2sOut::idle_watch() {
     if (std::chrono::steady_clock::now() - last_use_ >= idle) {
       // Unused streams are closed (issue 5); the peer closes its side and serve() ends.
       spdlog::info("s2s {} -> {}: idle for {} s, closing", local_, remote_, idle.count());
-      manager_.stream_closed(local_, remote_, this);
+      manager_.stream_closed(local_, remote_, this, take_unsent());
       close();
       co_return;
     }
@@ -489,6 +529,20 @@ awaitable<std::optional<bool>> S2sOut::verify(std::string local, std::string id,
   co_await v->wake->async_wait(asio::redirect_error(use_awaitable, ec));
   if (auto it = verifications_.find(slot); it != verifications_.end() && it->second == v) verifications_.erase(it);
   co_return v->answer;
+}
+
+}  // namespace herald::federation
+
+namespace herald::federation {
+
+std::vector<xml::Element> S2sOut::take_unsent() {
+  std::vector<xml::Element> out = std::move(unsent_);
+  unsent_.clear();
+  for (auto& w : out_)
+    if (w.stanza) out.push_back(std::move(*w.stanza));
+  out_.clear();
+  queued_bytes_ = 0;
+  return out;
 }
 
 }  // namespace herald::federation

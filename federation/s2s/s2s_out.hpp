@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "server/net/asio.hpp"
 #include "server/xml/element.hpp"
@@ -33,8 +34,9 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   ~S2sOut() override;
 
   void start();
-  // Queues a serialized stanza; only once the manager was told the stream is ready.
-  void send(std::shared_ptr<const std::string> xml);
+  // Queues a stanza (jabber:server); only once the manager was told the stream is ready.
+  // Stanzas this stream could not write go back to the manager when it ends.
+  void send(xml::Element stanza);
   void close();
 
   const std::string& local() const { return local_; }
@@ -76,6 +78,9 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   awaitable<void> reverse_stanza(xml::Element stanza);
   awaitable<void> idle_watch();
   void post_write(std::shared_ptr<const std::string> data, std::shared_ptr<asio::steady_timer> done);
+  void start_drain();
+  void abort_transport();
+  std::vector<xml::Element> take_unsent();
   awaitable<void> drain();
   awaitable<std::optional<Event>> next();
   awaitable<void> write(std::string data);
@@ -111,8 +116,11 @@ class S2sOut : public std::enable_shared_from_this<S2sOut>, public xml::StreamHa
   struct Write {
     std::shared_ptr<const std::string> data;
     std::shared_ptr<asio::steady_timer> done;  // cancelled once written (negotiation waits on it)
+    std::optional<xml::Element> stanza;        // a routed stanza, handed back if never written
   };
   std::deque<Write> out_;
+  std::size_t queued_bytes_ = 0;
+  std::vector<xml::Element> unsent_;
   bool writing_ = false;
   bool write_failed_ = false;
   asio::steady_timer idle_;
