@@ -77,13 +77,17 @@ int main(int argc, char** argv) {
     auto cfg = herald::config::load(config_path);
     spdlog::set_level(to_spdlog(cfg.log_level));
     herald::core::Server server(std::move(cfg));
+    // Federation state lives on the workers' io_contexts: released before the Server (and
+    // its workers) is destroyed, however run() ends.
+    struct ReleaseFederation {
+      herald::core::Server& server;
+      ~ReleaseFederation() { herald::federation::S2sManager::release(server); }
+    } release_federation{server};
     if (check_only) {
       std::printf("%s: configuration OK\n", config_path.c_str());
       return 0;
     }
-    const int rc = server.run(&herald::c2s::C2sSession::accept, &herald::federation::S2sIn::accept);
-    herald::federation::S2sManager::release(server);
-    return rc;
+    return server.run(&herald::c2s::C2sSession::accept, &herald::federation::S2sIn::accept);
   } catch (const herald::config::ConfigError& e) {
     spdlog::critical("configuration error: {}", e.what());
     return 3;
