@@ -330,11 +330,47 @@ CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, const std::string& ca_
     check.chain_error = "cannot load CA file " + ca_file + ": " + openssl_error();
     return check;
   }
+  verify_with(check, leaf, chain, store.get());
+  return check;
+}
+
+CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, X509_STORE* store, std::string_view domain) {
+  CertCheck check;
+  if (leaf == nullptr) {
+    check.chain_error = "no certificate";
+    return check;
+  }
+  fill_leaf(check, leaf, domain);
+  if (store == nullptr) {
+    check.chain_error = "no CA certificates loaded";
+    return check;
+  }
+  ERR_clear_error();
+  verify_with(check, leaf, chain, store);
+  return check;
+}
+
+X509_STORE* load_ca_store(const std::string& ca_file, std::string& error) {
+  ERR_clear_error();
+  X509_STORE* store = X509_STORE_new();
+  if (!store) {
+    error = "cannot create a certificate store: " + openssl_error();
+    return nullptr;
+  }
+  if (X509_STORE_load_file(store, ca_file.c_str()) != 1) {
+    error = "cannot load CA file " + ca_file + ": " + openssl_error();
+    X509_STORE_free(store);
+    return nullptr;
+  }
+  return store;
+}
+
+void verify_with(CertCheck& check, X509* leaf, STACK_OF(X509) * chain, X509_STORE* store) {
   std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, chain) != 1 ||
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store, leaf, chain) != 1 ||
       X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER) != 1) {
     check.chain_error = "cannot set up verification: " + openssl_error();
-    return check;
+    return;
   }
   if (X509_verify_cert(ctx.get()) == 1) {
     check.chain_ok = true;
@@ -345,7 +381,6 @@ CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, const std::string& ca_
                         std::to_string(depth) + (depth == 0 ? ", the server's own)" : ")");
   }
   ERR_clear_error();
-  return check;
 }
 
 }  // namespace herald::federation

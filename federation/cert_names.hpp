@@ -100,5 +100,13 @@ CertCheck check_peer(SSL* ssl, std::string_view domain);
 // that cannot be read is reported in chain_error. Takes ownership of nothing.
 CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, const std::string& ca_file,
                       std::string_view domain);
+// The same against a store loaded once (load_ca_store): what a server does per connection.
+// An X509_STORE may be shared by threads for verification.
+CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, X509_STORE* store, std::string_view domain);
+// The CA certificates of a PEM file; nullptr and `error` set when it cannot be read.
+// The caller frees it (X509_STORE_free).
+X509_STORE* load_ca_store(const std::string& ca_file, std::string& error);
+// Verifies leaf+chain against `store`, setting check.chain_ok or check.chain_error.
+void verify_with(CertCheck& check, X509* leaf, STACK_OF(X509) * chain, X509_STORE* store);
 
 }  // namespace herald::federation

@@ -88,14 +88,25 @@ asio::ssl::context& S2sManager::client_tls(const std::string& local) {
   return ref;
 }
 
-CertCheck S2sManager::verify_peer(SSL* ssl, std::string_view domain) const {
+CertCheck S2sManager::verify_peer(SSL* ssl, std::string_view domain) {
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (!leaf) {
     CertCheck none;
     none.chain_error = "no certificate presented";
     return none;
   }
-  return check_chain(leaf, SSL_get_peer_cert_chain(ssl), config().ca_file.string(), domain);
+  X509_STORE* store = nullptr;
+  {
+    // Loaded once, on first use (not per connection: a CA bundle is hundreds of kB).
+    std::lock_guard lock(ca_mutex_);
+    if (!ca_store_) {
+      std::string error;
+      ca_store_.reset(load_ca_store(config().ca_file.string(), error));
+      if (!ca_store_) spdlog::error("s2s: {}", error);
+    }
+    store = ca_store_.get();
+  }
+  return check_chain(leaf, SSL_get_peer_cert_chain(ssl), store, domain);
 }
 
 core::Worker& S2sManager::worker_for(const std::string& local, const std::string& remote) {

@@ -59,7 +59,7 @@ class S2sManager {
   // Client TLS context presenting `local`'s certificate (SASL EXTERNAL).
   asio::ssl::context& client_tls(const std::string& local);
   // The peer's certificate on `ssl` checked against [federation] ca_file and `domain`.
-  CertCheck verify_peer(SSL* ssl, std::string_view domain) const;
+  CertCheck verify_peer(SSL* ssl, std::string_view domain);
 
   // A stanza from `local` (served here) to `remote` (not served here). Any thread.
   void send(const std::string& local, const std::string& remote, xml::Element stanza);
@@ -110,6 +110,11 @@ class S2sManager {
   std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // by worker index
   std::map<std::string, std::unique_ptr<asio::ssl::context>, std::less<>> client_tls_;
   std::mutex client_tls_mutex_;
+  struct StoreFree {
+    void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+  };
+  std::mutex ca_mutex_;
+  std::unique_ptr<X509_STORE, StoreFree> ca_store_;
   // Per worker: the pairs that live there (touched only on that worker).
   std::vector<std::map<Key, Pair>> pairs_;
 };

@@ -607,6 +607,34 @@ TEST_CASE("check_chain against a CA file") {
   }
 }
 
+TEST_CASE("check_chain against a store loaded once gives the same answers") {
+  TempDir dir;
+  Ca ca("Herald Test CA");
+  Ca other_ca("Some Other CA", 200);
+  const std::string ca_file = write_pem(dir.path / "ca.pem", {ca.cert.get()});
+  std::string error;
+  X509_STORE* store = load_ca_store(ca_file, error);
+  REQUIRE(store != nullptr);
+  CHECK(error.empty());
+  Pkey key = make_key();
+  CertSpec spec;
+  spec.cns = {"example.org"};
+  spec.sans = {dns_san("example.org")};
+  Cert good = ca.issue(spec, key.get());
+  Cert rogue = other_ca.issue(spec, key.get());
+  for (int i = 0; i < 3; ++i) {  // the store is reused, not consumed
+    const CertCheck a = check_chain(good.get(), nullptr, store, "example.org");
+    CHECK(a.ok());
+    const CertCheck b = check_chain(rogue.get(), nullptr, store, "example.org");
+    CHECK_FALSE(b.chain_ok);
+    CHECK(b.chain_error == check_chain(rogue.get(), nullptr, ca_file, "example.org").chain_error);
+  }
+  CHECK_FALSE(check_chain(good.get(), nullptr, static_cast<X509_STORE*>(nullptr), "example.org").chain_ok);
+  X509_STORE_free(store);
+  CHECK(load_ca_store((dir.path / "missing.pem").string(), error) == nullptr);
+  CHECK(error.find("missing.pem") != std::string::npos);
+}
+
 TEST_CASE("check_peer on a TLS connection") {
   Ca ca("Herald Test CA");
   Pkey key = make_key();
