@@ -20,9 +20,6 @@ struct X509Free {
 struct GeneralNamesFree {
   void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
 };
-struct StoreFree {
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-};
 struct StoreCtxFree {
   void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
 };
@@ -320,17 +317,8 @@ CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, const std::string& ca_
   }
   fill_leaf(check, leaf, domain);
 
-  ERR_clear_error();
-  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
-  if (!store) {
-    check.chain_error = "cannot create a certificate store: " + openssl_error();
-    return check;
-  }
-  if (X509_STORE_load_file(store.get(), ca_file.c_str()) != 1) {
-    check.chain_error = "cannot load CA file " + ca_file + ": " + openssl_error();
-    return check;
-  }
-  verify_with(check, leaf, chain, store.get());
+  auto store = load_ca_store(ca_file, check.chain_error);
+  if (store) verify_with(check, leaf, chain, store.get());
   return check;
 }
 
@@ -350,16 +338,15 @@ CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, X509_STORE* store, std
   return check;
 }
 
-X509_STORE* load_ca_store(const std::string& ca_file, std::string& error) {
+CaStore load_ca_store(const std::string& ca_file, std::string& error) {
   ERR_clear_error();
-  X509_STORE* store = X509_STORE_new();
+  CaStore store(X509_STORE_new());
   if (!store) {
     error = "cannot create a certificate store: " + openssl_error();
     return nullptr;
   }
-  if (X509_STORE_load_file(store, ca_file.c_str()) != 1) {
+  if (X509_STORE_load_file(store.get(), ca_file.c_str()) != 1) {
     error = "cannot load CA file " + ca_file + ": " + openssl_error();
-    X509_STORE_free(store);
     return nullptr;
   }
   return store;

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,9 +104,12 @@ CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, const std::string& ca_
 // The same against a store loaded once (load_ca_store): what a server does per connection.
 // An X509_STORE may be shared by threads for verification.
 CertCheck check_chain(X509* leaf, STACK_OF(X509) * chain, X509_STORE* store, std::string_view domain);
-// The CA certificates of a PEM file; nullptr and `error` set when it cannot be read.
-// The caller frees it (X509_STORE_free).
-X509_STORE* load_ca_store(const std::string& ca_file, std::string& error);
+struct CaStoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+};
+using CaStore = std::unique_ptr<X509_STORE, CaStoreFree>;
+// The CA certificates of a PEM file; empty and `error` set when it cannot be read.
+CaStore load_ca_store(const std::string& ca_file, std::string& error);
 // Verifies leaf+chain against `store`, setting check.chain_ok or check.chain_error.
 void verify_with(CertCheck& check, X509* leaf, STACK_OF(X509) * chain, X509_STORE* store);
 

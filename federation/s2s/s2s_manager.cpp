@@ -101,7 +101,7 @@ CertCheck S2sManager::verify_peer(SSL* ssl, std::string_view domain) {
     std::lock_guard lock(ca_mutex_);
     if (!ca_store_) {
       std::string error;
-      ca_store_.reset(load_ca_store(config().ca_file.string(), error));
+      ca_store_ = load_ca_store(config().ca_file.string(), error);
       if (!ca_store_) spdlog::error("s2s: {}", error);
     }
     store = ca_store_.get();

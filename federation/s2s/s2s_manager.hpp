@@ -110,11 +110,8 @@ class S2sManager {
   std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // by worker index
   std::map<std::string, std::unique_ptr<asio::ssl::context>, std::less<>> client_tls_;
   std::mutex client_tls_mutex_;
-  struct StoreFree {
-    void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-  };
   std::mutex ca_mutex_;
-  std::unique_ptr<X509_STORE, StoreFree> ca_store_;
+  CaStore ca_store_;
   // Per worker: the pairs that live there (touched only on that worker).
   std::vector<std::map<Key, Pair>> pairs_;
 };

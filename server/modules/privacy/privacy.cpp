@@ -238,6 +238,16 @@ class Privacy final : public core::Module {
         throw Refusal{StanzaError::policy_violation, "too many items in one list (limit " + std::to_string(max_items_) + ")"};
   }
 
+  // The user's lists, or nullptr (logged) when storage cannot be read.
+  awaitable<PrivacyService::Snapshot> lists_or_null(const Jid& user) {
+    try {
+      co_return co_await service_->lists(user);
+    } catch (const std::exception& e) {
+      spdlog::error("privacy lists of {}: {}", user.bare_str(), e.what());
+    }
+    co_return nullptr;
+  }
+
   // Only the user's own sessions manage the user's rules.
   static bool own(const core::StanzaEvent& ev) { return ev.origin && ev.from.bare() == ev.to; }
 
@@ -248,15 +258,8 @@ class Privacy final : public core::Module {
     const auto* query = ev.stanza.first_element();
     const auto children = query->elements();
     if (children.size() > 1) co_return co_await reply_error(ev, StanzaError::bad_request, "ask for one list at a time");
-    PrivacyService::Snapshot user;
-    bool failed = false;
-    try {
-      user = co_await service_->lists(ev.to);
-    } catch (const std::exception& e) {
-      spdlog::error("privacy lists of {}: {}", ev.to.bare_str(), e.what());
-      failed = true;
-    }
-    if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error);
+    auto user = co_await lists_or_null(ev.to);
+    if (!user) co_return co_await reply_error(ev, StanzaError::internal_server_error);
 
     auto result = xmpp::iq_result(ev.stanza);
     auto& out = result.add("query", std::string(privacy::kPrivacyNs));
@@ -304,14 +307,8 @@ class Privacy final : public core::Module {
 
     if (el.name() == "active") {
       if (!name.empty()) {
-        PrivacyService::Snapshot user;
-        bool failed = false;
-        try {
-          user = co_await service_->lists(ev.to);
-        } catch (const std::exception&) {
-          failed = true;
-        }
-        if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error);
+        auto user = co_await lists_or_null(ev.to);
+        if (!user) co_return co_await reply_error(ev, StanzaError::internal_server_error);
         if (!privacy::find_list(user->lists, name)) co_return co_await reply_error(ev, StanzaError::item_not_found);
       }
       co_await service_->set_active(session, name);  // applied before the result (§2.3)
@@ -381,14 +378,8 @@ class Privacy final : public core::Module {
 
   awaitable<core::Result> blocklist_get(core::StanzaEvent& ev) {
     if (!own(ev)) co_return co_await reply_error(ev, StanzaError::service_unavailable);
-    PrivacyService::Snapshot user;
-    bool failed = false;
-    try {
-      user = co_await service_->lists(ev.to);
-    } catch (const std::exception&) {
-      failed = true;
-    }
-    if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error);
+    auto user = co_await lists_or_null(ev.to);
+    if (!user) co_return co_await reply_error(ev, StanzaError::internal_server_error);
     auto result = xmpp::iq_result(ev.stanza);
     auto& list = result.add("blocklist", std::string(privacy::kBlockingNs));
     for (const auto& jid : privacy::blocklist(user->lists)) list.add("item").set_attr("jid", jid);

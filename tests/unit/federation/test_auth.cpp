@@ -613,8 +613,9 @@ TEST_CASE("check_chain against a store loaded once gives the same answers") {
   Ca other_ca("Some Other CA", 200);
   const std::string ca_file = write_pem(dir.path / "ca.pem", {ca.cert.get()});
   std::string error;
-  X509_STORE* store = load_ca_store(ca_file, error);
-  REQUIRE(store != nullptr);
+  CaStore owned = load_ca_store(ca_file, error);
+  REQUIRE(owned != nullptr);
+  X509_STORE* store = owned.get();
   CHECK(error.empty());
   Pkey key = make_key();
   CertSpec spec;
@@ -630,7 +631,6 @@ TEST_CASE("check_chain against a store loaded once gives the same answers") {
     CHECK(b.chain_error == check_chain(rogue.get(), nullptr, ca_file, "example.org").chain_error);
   }
   CHECK_FALSE(check_chain(good.get(), nullptr, static_cast<X509_STORE*>(nullptr), "example.org").chain_ok);
-  X509_STORE_free(store);
   CHECK(load_ca_store((dir.path / "missing.pem").string(), error) == nullptr);
   CHECK(error.find("missing.pem") != std::string::npos);
 }
