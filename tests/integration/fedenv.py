@@ -11,6 +11,7 @@ import ctypes
 import itertools
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -135,6 +136,63 @@ class Dns:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=5)
+
+
+class Network:
+    """What a federation test module sets up, torn down in reverse order: a fresh
+    namespace entered by this thread, a test CA (.ca), dnsmasq serving RECORDS (.dns) and a
+    ServerFactory (.factory); silent_peer() and herald() add to it. A context manager."""
+
+    def __init__(self, workdir, records, hint):
+        self.workdir = Path(workdir)
+        self._records = records
+        self._hint = hint
+        self._undo = []
+
+    def __enter__(self):
+        from conftest import ServerFactory
+        ns = NetNS()
+        ns.enter()
+        self._undo.append(lambda: (ns.leave(), ns.delete()))
+        try:
+            self.ca = TestCA(self.workdir / "ca")
+            self.dns = Dns(self.workdir, self._records)
+            self._undo.append(self.dns.stop)
+            self.factory = ServerFactory(self.workdir, {}, self._hint)
+            self._undo.append(self.factory.finish)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def silent_peer(self, ip, port=5269):
+        """A peer that accepts TCP on IP:PORT and then never says a word."""
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, port))
+        s.listen(16)
+        self._undo.append(s.close)
+
+    def herald(self, hosts, ip, users, federation=None, name=None):
+        """Starts a Herald serving HOSTS ([(domain, (cert, key)), ...], the first one its
+        main domain) that federates on IP:5269/5270."""
+        domain, (cert, key) = hosts[0]
+        overrides = peer_config(domain, ip, self.ca, cert, key, federation)
+        overrides["host"] = [{"domain": d, "certificate": str(c), "key": str(k)} for d, (c, k) in hosts]
+        srv = self.factory(overrides, users=users, start=False, name=name or domain)
+        add_s2s_listeners(srv, ip)
+        srv.start()
+        return srv
+
+    def __exit__(self, exc_type, exc, tb):
+        errors = []
+        while self._undo:
+            try:
+                self._undo.pop()()
+            except Exception as e:  # keep undoing; report the first problem
+                errors.append(e)
+        if errors and exc_type is None:
+            raise errors[0]
 
 
 def peer_config(domain, ip, ca, cert, key, federation=None, c2s_port=None):

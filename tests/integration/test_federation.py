@@ -20,16 +20,13 @@ dnsmasq on 127.0.0.1:53, the servers on 127.0.0.x.
 """
 import socket
 import ssl
-import threading
 import time
 
 import pytest
 
 import fedenv
-import harness
 import rawclient as rc
-from conftest import ServerFactory
-from flows import collect, is_message, is_pres, split, take
+from flows import collect, is_message, is_pres, split
 
 pytestmark = pytest.mark.skipif(fedenv.available() is not None, reason=str(fedenv.available()))
 
@@ -65,35 +62,17 @@ class Peers:
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory):
-    harness_dir = tmp_path_factory.mktemp("federation")
-    ns = fedenv.NetNS()
-    ns.enter()
-    factory = None
-    dns = None
-    silent = None
-    try:
-        ca = fedenv.TestCA(harness_dir / "ca")
-        rogue = fedenv.TestCA(harness_dir / "rogue", name="Untrusted CA")
-        dns = fedenv.Dns(harness_dir, RECORDS)
-        # A peer that accepts TCP and then never speaks.
-        silent = socket.socket()
-        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        silent.bind(("127.0.0.10", 5269))
-        silent.listen(16)
-
-        factory = ServerFactory(harness_dir, {}, "fed")
+    with fedenv.Network(tmp_path_factory.mktemp("federation"), RECORDS, "fed") as net:
+        ca = net.ca
+        rogue = fedenv.TestCA(net.workdir / "rogue", name="Untrusted CA")
+        net.silent_peer("127.0.0.10")
         p = Peers()
         p.ca = ca
 
         def peer(domain, ip, issuer=ca, federation=None):
-            cert, key = issuer.issue(domain)
             users = {f"alice@{domain}": "alice-pw", f"bob@{domain}": "bob-pw", f"carol@{domain}": "carol-pw"}
-            srv = factory(fedenv.peer_config(domain, ip, ca, cert, key, federation=dict(
-                {"connect_timeout": CONNECT_TIMEOUT}, **(federation or {}))),
-                users=users, start=False, name=domain)
-            fedenv.add_s2s_listeners(srv, ip)
-            srv.start()
-            return srv
+            return net.herald([(domain, issuer.issue(domain))], ip, users,
+                              federation=dict({"connect_timeout": CONNECT_TIMEOUT}, **(federation or {})))
 
         p.a = peer("a.test", "127.0.0.2")
         p.b = peer("b.test", "127.0.0.3")
@@ -103,27 +82,12 @@ def fed(tmp_path_factory):
         p.v6 = peer("v6.test", "::1")
         p.d = peer("d.test", "127.0.0.8")
         # One server, two domains.
-        m1 = ca.issue("m1.test")
-        m2 = ca.issue("m2.test")
-        overrides = fedenv.peer_config("m1.test", "127.0.0.11", ca, *m1,
-                                       federation={"connect_timeout": CONNECT_TIMEOUT})
-        overrides["host"].append({"domain": "m2.test", "certificate": str(m2[0]), "key": str(m2[1])})
-        p.m = factory(overrides, users={"alice@m1.test": "alice-pw", "bob@m2.test": "bob-pw"},
-                      start=False, name="m.test")
-        fedenv.add_s2s_listeners(p.m, "127.0.0.11")
-        p.m.start()
+        p.m = net.herald([("m1.test", ca.issue("m1.test")), ("m2.test", ca.issue("m2.test"))], "127.0.0.11",
+                         {"alice@m1.test": "alice-pw", "bob@m2.test": "bob-pw"},
+                         federation={"connect_timeout": CONNECT_TIMEOUT}, name="m.test")
         p.u = peer("u.test", "127.0.0.5", issuer=rogue)
         p.strict = peer("strict.test", "127.0.0.6", federation={"require_valid_certificates": True})
         yield p
-    finally:
-        if factory:
-            factory.finish()
-        if silent:
-            silent.close()
-        if dns:
-            dns.stop()
-        ns.leave()
-        ns.delete()
 
 
 def login(srv, jid, presence=True):

@@ -4,7 +4,6 @@ verified TLS, in the same kind of private network as test_federation.py.
 
 Prosody resolves through /etc/resolv.conf only, so it runs in a mount namespace of its own
 where our resolv.conf (pointing at the test's dnsmasq) is bound over /etc/resolv.conf."""
-import os
 import shutil
 import subprocess
 import time
@@ -14,7 +13,6 @@ import pytest
 import fedenv
 import harness
 import rawclient as rc
-from conftest import ServerFactory
 from flows import is_pres
 
 PROSODY = shutil.which("prosody")
@@ -100,41 +98,20 @@ class Prosody:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("prosody_fed")
-    ns = fedenv.NetNS()
-    ns.enter()
-    factory = dns = prosody = None
-    try:
-        ca = fedenv.TestCA(workdir / "ca")
-        dns = fedenv.Dns(workdir, RECORDS)
-        factory = ServerFactory(workdir, {}, "pfed")
-        cert, key = ca.issue("a.test")
-        herald = factory(fedenv.peer_config("a.test", "127.0.0.2", ca, cert, key),
-                         users={"alice@a.test": "alice-pw"}, start=False, name="a.test")
-        fedenv.add_s2s_listeners(herald, "127.0.0.2")
-        herald.start()
-        ecert, ekey = ca.issue("e.test")
-        herald_e = factory(fedenv.peer_config("e.test", "127.0.0.8", ca, ecert, ekey),
-                           users={"carol@e.test": "carol-pw"}, start=False, name="e.test")
-        fedenv.add_s2s_listeners(herald_e, "127.0.0.8")
-        herald_e.start()
-        pcert, pkey = ca.issue("p.test")
-        prosody = Prosody(workdir / "prosody", ca, pcert, pkey, {"bob": "bob-pw"})
+    with fedenv.Network(tmp_path_factory.mktemp("prosody_fed"), RECORDS, "pfed") as env:
+        ca = env.ca
 
         class Net:
             pass
         n = Net()
-        n.herald, n.herald_e, n.prosody = herald, herald_e, prosody
-        yield n
-    finally:
-        if prosody:
-            prosody.stop()
-        if factory:
-            factory.finish()
-        if dns:
-            dns.stop()
-        ns.leave()
-        ns.delete()
+        n.herald = env.herald([("a.test", ca.issue("a.test"))], "127.0.0.2", {"alice@a.test": "alice-pw"})
+        n.herald_e = env.herald([("e.test", ca.issue("e.test"))], "127.0.0.8", {"carol@e.test": "carol-pw"})
+        pcert, pkey = ca.issue("p.test")
+        n.prosody = Prosody(env.workdir / "prosody", ca, pcert, pkey, {"bob": "bob-pw"})
+        try:
+            yield n
+        finally:
+            n.prosody.stop()
 
 
 def login_prosody(user, password):

@@ -18,14 +18,12 @@ three domains, each with its own certificate, chosen by SNI:
 mismatched certificates from the same test CA.
 """
 import re
-import socket
 import time
 
 import pytest
 
 import fedenv
 import harness
-from conftest import ServerFactory
 from harness import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 RECORDS = [
@@ -76,44 +74,16 @@ def fed(tmp_path_factory, ctl_ready):
         pytest.skip(fedenv.available())
     if not harness.PGHOST:
         pytest.skip("HERALD_TEST_PGHOST is not set: run these tests through tools/test")
-    workdir = tmp_path_factory.mktemp("heraldctl_check")
-    ns = fedenv.NetNS()
-    ns.enter()
-    factory = None
-    dns = None
-    silent = None
-    try:
-        ca = fedenv.TestCA(workdir / "ca")
-        rogue = fedenv.TestCA(workdir / "rogue", name="Untrusted CA")
-        dns = fedenv.Dns(workdir, RECORDS)
-        silent = socket.socket()
-        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        silent.bind(("127.0.0.10", 5269))
-        silent.listen(16)
-        factory = ServerFactory(workdir, {}, "ctl_check")
-        hosts = []
-        for domain, issuer in (("a.test", ca), ("c.test", ca), ("u.test", rogue)):
-            crt, key = issuer.issue(domain)
-            hosts.append({"domain": domain, "certificate": str(crt), "key": str(key)})
-        overrides = fedenv.peer_config("a.test", "127.0.0.2", ca, hosts[0]["certificate"], hosts[0]["key"],
-                                       federation={"connect_timeout": CONNECT_TIMEOUT})
-        overrides["host"] = hosts
-        srv = factory(overrides, users={}, start=False, name="herald_a")
-        fedenv.add_s2s_listeners(srv, "127.0.0.2")
-        srv.start()
+    with fedenv.Network(tmp_path_factory.mktemp("heraldctl_check"), RECORDS, "ctl_check") as net:
+        ca = net.ca
+        rogue = fedenv.TestCA(net.workdir / "rogue", name="Untrusted CA")
+        net.silent_peer("127.0.0.10")
+        hosts = [(domain, issuer.issue(domain)) for domain, issuer in (("a.test", ca), ("c.test", ca), ("u.test", rogue))]
+        srv = net.herald(hosts, "127.0.0.2", {}, federation={"connect_timeout": CONNECT_TIMEOUT}, name="herald_a")
         env = Env()
-        env.ca, env.rogue, env.srv, env.workdir = ca, rogue, srv, workdir
+        env.ca, env.rogue, env.srv, env.workdir = ca, rogue, srv, net.workdir
         env.config = srv.config_path
         yield env
-    finally:
-        if factory:
-            factory.finish()
-        if silent:
-            silent.close()
-        if dns:
-            dns.stop()
-        ns.leave()
-        ns.delete()
 
 
 # ---------------------------------------------------------------- check dns
