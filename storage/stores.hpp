@@ -208,4 +208,129 @@ class PrivacyStore {
       std::function<std::optional<PrivacyLists>(const PrivacyLists& current)> update) = 0;
 };
 
+// Offline messages (XEP-0160): messages for an account with no available resource, kept
+// in arrival order until the user comes online. Stanzas are stored as serialized XML,
+// already stamped (delay, stanza-id) by the caller.
+struct OfflineMessage {
+  std::int64_t id = 0;  // increases with arrival order, per database
+  std::string stanza;
+  std::chrono::system_clock::time_point stored_at;
+};
+
+class OfflineStore {
+ public:
+  virtual ~OfflineStore() = default;
+
+  enum class Put { stored, full, no_account };
+  // Appends one message if the account exists and holds fewer than `limit` messages
+  // (atomically: concurrent puts for one user never exceed it; lock the account row FOR
+  // NO KEY UPDATE, count, insert, in one transaction). Returns only after COMMIT:
+  // `stored` means durable. no_account takes precedence over full; limit 0 stores
+  // nothing (full). One user's ids increase in the order the puts committed.
+  virtual awaitable<Put> put(std::string domain, std::string username, std::string stanza,
+                             std::size_t limit) = 0;
+  // Up to `max` messages, oldest first (ascending id). Nothing is removed. Empty without
+  // an account or with max 0. stored_at has microsecond precision.
+  virtual awaitable<std::vector<OfflineMessage>> load(std::string domain, std::string username,
+                                                      std::size_t max) = 0;
+  // Removes the messages with these ids (others, e.g. stored meanwhile, stay). Ids that
+  // are unknown or belong to another account are ignored.
+  virtual awaitable<void> remove(std::string domain, std::string username,
+                                 std::vector<std::int64_t> ids) = 0;
+  virtual awaitable<std::size_t> count(std::string domain, std::string username) = 0;
+};
+
+// Message archives (XEP-0313, urn:xmpp:mam:2). Each archived message belongs to one
+// owner account; a message between two local users is archived twice (once per owner).
+struct ArchiveEntry {
+  std::string domain, username;  // the owner
+  std::string id;                // the archive id (XEP-0359 stanza-id), unique per owner
+  std::string with;              // the other party's bare JID
+  std::string stanza;            // serialized message as archived
+};
+
+struct ArchivedMessage {
+  std::string id;
+  std::string with;
+  std::string stanza;
+  // When it was archived (the appending transaction's start), microsecond precision.
+  // Archive order is append order; stamps follow it, except that concurrent appends may
+  // leave them slightly out of that order.
+  std::chrono::system_clock::time_point stamp;
+};
+
+// Every filter given applies (AND). The filter proper is with/start/end/ids; after_id and
+// before_id bound the page within it, in archive order (by position, not by time: the
+// named message need not match the filter itself).
+struct ArchiveQuery {
+  std::optional<std::string> with;  // bare JID: matches exactly; full JID: also exact
+  // Inclusive; compared at the stored microsecond precision (a start between two
+  // microseconds admits from the next one, an end the one before).
+  std::optional<std::chrono::system_clock::time_point> start, end;
+  std::optional<std::string> after_id, before_id;  // exclusive bounds (form or RSM)
+  std::vector<std::string> ids;                     // if non-empty: only these ids
+  // Page size (0: count only). The store does not cap it: callers do (the server's
+  // maximum page).
+  std::size_t max = 50;
+  // RSM <before/> (empty or with an id): take the page at the END of the matching range
+  // (the `max` newest before before_id, and after after_id if given); otherwise the page
+  // at the start (the `max` oldest after after_id, and before before_id if given).
+  bool from_end = false;
+};
+
+struct ArchivePage {
+  std::vector<ArchivedMessage> messages;  // always oldest first
+  // No more matching messages beyond this page in the paging direction (XEP-0313
+  // <fin complete='true'/>): from_end, none older than the page (and after after_id);
+  // otherwise none newer than the page (and before before_id). An empty page is complete.
+  // With max 0: true iff nothing in the range at all.
+  bool complete = true;
+  // Messages matching the filter (with/start/end/ids) over all pages, i.e. ignoring
+  // after_id/before_id (XEP-0059 <count/>).
+  std::size_t count = 0;
+  // Position of messages[0] among those `count` matches (XEP-0059 <first index=''/>);
+  // nullopt when the page is empty.
+  std::optional<std::size_t> first_index;
+};
+
+// Archiving preferences (XEP-0313 §5.2).
+struct ArchivePrefs {
+  enum class Default { always, never, roster };
+  Default default_mode = Default::always;
+  std::vector<std::string> always, never;  // bare JIDs, sorted bytewise, unique
+  friend bool operator==(const ArchivePrefs&, const ArchivePrefs&) = default;
+};
+
+class ArchiveStore {
+ public:
+  virtual ~ArchiveStore() = default;
+
+  // Appends entries (one statement; owners that do not exist are skipped silently).
+  // Archive order is the order of `entries`. An entry whose id its owner already has is
+  // skipped too (the first one wins), so retrying an append whose outcome is unknown
+  // neither fails nor duplicates. Returns only after COMMIT. Throws storage::Error on
+  // failure (nothing written), e.g. for text holding a NUL character.
+  virtual awaitable<void> append(std::vector<ArchiveEntry> entries) = 0;
+  // The messages of one owner matching `query`, in archive order, count/index/complete
+  // from one snapshot. Throws storage::Error{"item-not-found"} if after_id/before_id
+  // names no message of the owner (an owner without an account has none: its archive
+  // is simply empty).
+  virtual awaitable<ArchivePage> query(std::string domain, std::string username,
+                                       ArchiveQuery query) = 0;
+  // The oldest and newest message of an owner (XEP-0313 metadata), by archive order;
+  // nullopt if empty; the same message twice if there is one.
+  virtual awaitable<std::optional<std::pair<ArchivedMessage, ArchivedMessage>>> bounds(
+      std::string domain, std::string username) = 0;
+  // nullopt: never set (the server's default applies), or no such account.
+  virtual awaitable<std::optional<ArchivePrefs>> prefs(std::string domain, std::string username) = 0;
+  // Replaces the account's preferences; the lists are stored sorted bytewise without
+  // duplicates. A JID in both lists stays in both (the caller decides which wins).
+  // False if there is no such account.
+  virtual awaitable<bool> set_prefs(std::string domain, std::string username, ArchivePrefs prefs) = 0;
+  // Deletes every archived message stamped before `before` (all owners), oldest first in
+  // batches (10,000 rows per statement, each committed on its own: an interrupted expiry
+  // keeps what it deleted); returns how many.
+  virtual awaitable<std::size_t> expire(std::chrono::system_clock::time_point before) = 0;
+};
+
 }  // namespace herald::storage

@@ -2,7 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <ctime>
+#include <mutex>
+#include <unordered_map>
+
 #include "server/core/host.hpp"
+#include "server/core/router.hpp"
+#include "server/xml/parse.hpp"
 #include "server/core/server.hpp"
 #include "server/core/worker.hpp"
 #include "server/net/tls.hpp"
@@ -18,7 +25,56 @@ using xmpp::StreamError;
 
 namespace {
 constexpr unsigned kMaxBindAttempts = 5;  // RFC 6120 §7.6.2.2: at least 5, at most 10
+constexpr std::string_view kSm = "urn:xmpp:sm:3";
+constexpr std::string_view kCsi = "urn:xmpp:csi:0";
+
+// SM-IDs of resumable sessions -> the session and its owner's bare JID (XEP-0198 §5).
+// Process-wide: a resumption may arrive on any worker.
+struct Registry {
+  struct Entry {
+    std::weak_ptr<C2sSession> session;
+    std::string owner;
+  };
+  std::mutex mutex;
+  std::unordered_map<std::string, Entry> entries;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
 }
+
+std::optional<std::uint32_t> parse_h(std::string_view text) {
+  std::uint32_t value = 0;
+  if (text.empty()) return std::nullopt;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::string utc_stamp(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Messages that are copies of others (carbons, archive results): never re-routed, the
+// original went its own way.
+bool is_copy(const xml::Element& message) {
+  for (const auto* child : message.elements()) {
+    if (child->ns() == "urn:xmpp:carbons:2" && (child->name() == "sent" || child->name() == "received")) return true;
+    if (child->ns() == "urn:xmpp:mam:2" && child->name() == "result") return true;
+  }
+  return false;
+}
+}  // namespace
+
+struct C2sSession::Resumption {
+  core::Session::Snapshot session;
+  Sm sm;
+};
 
 void C2sSession::accept(core::Server& server, core::Worker& worker, asio::ip::tcp::socket socket,
                         const config::Listener& listener) {
@@ -27,7 +83,7 @@ void C2sSession::accept(core::Server& server, core::Worker& worker, asio::ip::tc
 
 C2sSession::C2sSession(core::Server& server, core::Worker& worker, asio::ip::tcp::socket socket,
                        const config::Listener& listener)
-    : StreamIn(server, worker, std::move(socket), listener, std::string(ns::client)) {}
+    : StreamIn(server, worker, std::move(socket), listener, std::string(ns::client)), resume_wait_(worker.io()) {}
 
 void C2sSession::add_features(xml::Element& features) {
   if (state_ == stream::State::wait_sasl) {
@@ -48,6 +104,8 @@ void C2sSession::add_features(xml::Element& features) {
     features.add("bind", std::string(ns::bind));
     // RFC 3921 sessions are a no-op kept for older clients (RFC 6121 Appendix E).
     features.add("session", std::string(ns::session)).add("optional");
+    if (server_.config().stream_management.enabled) features.add("sm", std::string(kSm));
+    features.add("csi", std::string(kCsi));
     if (auto* host = server_.host(domain_)) host->add_stream_features(features);
   }
 }
@@ -65,6 +123,11 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
       }
       co_return;
     case stream::State::wait_bind:
+      if (element.ns() == kSm) {
+        if (element.name() == "resume") co_await handle_resume(element);
+        else if (element.name() == "enable") sm_failed("unexpected-request");  // bind first (§3)
+        co_return;  // <r/> and <a/> mean nothing before enabling
+      }
       if (kind == xmpp::Kind::iq && element.attr_or("type") == "set" && element.child("bind", ns::bind)) {
         co_await handle_bind(element);
       } else if (kind != xmpp::Kind::other) {
@@ -74,6 +137,15 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
       }
       co_return;
     case stream::State::established:
+      if (element.ns() == kSm) {
+        handle_sm(element);
+        co_return;
+      }
+      if (element.ns() == kCsi && (element.name() == "active" || element.name() == "inactive")) {
+        inactive_ = element.name() == "inactive";
+        if (!inactive_) flush_held();
+        co_return;
+      }
       if (kind == xmpp::Kind::other || element.ns() != ns::client) {
         close(StreamError::unsupported_stanza_type, "only message, presence and iq are allowed here");
         co_return;
@@ -81,13 +153,14 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
       if (kind == xmpp::Kind::iq && element.attr_or("type") == "set" && !element.attr("to") &&
           element.child("session", ns::session)) {
         send(xmpp::iq_result(element));
-        co_return;
-      }
-      if (kind == xmpp::Kind::iq && element.child("bind", ns::bind)) {
+      } else if (kind == xmpp::Kind::iq && element.child("bind", ns::bind)) {
         send_iq_error(element, xmpp::StanzaError::not_allowed, "a resource is already bound");
-        co_return;
+      } else {
+        co_await server_.router().from_client(*this, std::move(element));
       }
-      co_await server_.router().from_client(*this, std::move(element));
+      // XEP-0198: counted only now that routing is complete, so an acknowledged message
+      // has been archived, stored offline or handed to its recipient's session.
+      if (sm_.enabled) ++sm_.handled_in;
       co_return;
     case stream::State::wait_header:
     case stream::State::wait_starttls:
@@ -270,14 +343,344 @@ void C2sSession::send_keepalive_probe() {
 }
 
 void C2sSession::on_closed() {
-  if (!bound_) return;
-  server_.directory().unbind(*this);
+  if (!bound_ || resumed_away_ || ended_) return;
+  // A connection that broke (no </stream:stream>, no stream error from us other than the
+  // ping timeout) leaves a resumable session waiting (XEP-0198 §5).
+  const auto error = close_error();
+  const bool broken = !peer_closed() && (!error || *error == StreamError::connection_timeout);
+  if (sm_.resumable && broken) {
+    hibernate();
+    return;
+  }
+  end_session();
+}
+
+// --- XEP-0198 stream management -----------------------------------------------------------
+
+void C2sSession::deliver(std::shared_ptr<const std::string> xml) {
+  if (!worker_.on_this_thread()) {
+    StreamIn::deliver(std::move(xml));  // posts back here on the session's worker
+    return;
+  }
+  if (auto next = successor_.lock()) {
+    next->deliver(std::move(xml));  // routed here before the directory pointed at the successor
+    return;
+  }
+  if (ended_) {
+    // In flight when the session ended: it goes where the session's unacknowledged
+    // stanzas went, after them.
+    std::deque<SmQueue::Item> one;
+    one.push_back({std::move(xml), std::chrono::system_clock::now()});
+    reroute(std::move(one));
+    return;
+  }
+  if (finished_or_closing() && bound_ && !hibernating_ && !resumed_away_) {
+    sm_.out.sent(std::move(xml));  // never written: re-routed when the session ends
+    return;
+  }
+  if (hibernating_) {
+    sm_.out.sent(std::move(xml));
+    if (sm_.out.size() > server_.config().stream_management.max_unacked) {
+      spdlog::info("{}: more than {} stanzas waiting for resumption; ending the session", jid_.str(),
+                   server_.config().stream_management.max_unacked);
+      expire();
+    }
+    return;
+  }
+  if (inactive_ && !finished_or_closing()) {
+    if (auto stanza = xml::parse_element(*xml)) {
+      auto key = csi_hold_key(*stanza);
+      if (!key.empty() && held_.hold(key, xml)) return;
+    }
+    flush_held();  // something urgent (or the buffer is full): what was held goes first
+  }
+  StreamIn::deliver(std::move(xml));
+}
+
+void C2sSession::flush_held() {
+  for (auto& xml : held_.take()) StreamIn::deliver(std::move(xml));
+}
+
+void C2sSession::close_with(StreamError error, std::string text) {
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  asio::post(worker_.io(), [self, error, text = std::move(text)] {
+    if (self->hibernating_) {
+      self->expire();  // e.g. replaced by a new session with the same resource
+      return;
+    }
+    self->close(error, text);
+  });
+}
+
+void C2sSession::on_stanza_sent(const std::shared_ptr<const std::string>& xml) {
+  if (!sm_.enabled) return;
+  sm_.out.sent(xml);
+  if (sm_.out.size() > server_.config().stream_management.max_unacked) {
+    close(StreamError::policy_violation, "too many unacknowledged stanzas");
+    return;
+  }
+  request_ack();
+}
+
+// One <r/> outstanding at a time, sent after the stanzas queued in this turn of the loop.
+void C2sSession::request_ack() {
+  if (sm_.ack_requested) return;
+  sm_.ack_requested = true;
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  asio::post(worker_.io(), [self] {
+    if (!self->finished_or_closing()) self->send_nonza("<r xmlns='urn:xmpp:sm:3'/>");
+  });
+}
+
+void C2sSession::sm_failed(std::string_view condition, std::string_view ns) {
+  std::string out = "<failed xmlns='urn:xmpp:sm:3'><";
+  out += condition;
+  out += " xmlns='";
+  out += ns;
+  out += "'/></failed>";
+  send_nonza(std::move(out));
+}
+
+void C2sSession::close_handled_too_high(std::uint32_t h) {
+  const std::string condition = "<handled-count-too-high xmlns='urn:xmpp:sm:3' h='" + std::to_string(h) +
+                                "' send-count='" + std::to_string(sm_.out.sent_count()) + "'/>";
+  close(StreamError::undefined_condition, "you acknowledged more stanzas than were sent", condition);
+}
+
+void C2sSession::handle_ack(const xml::Element& a) {
+  auto h = parse_h(a.attr_or("h"));
+  if (!h) {
+    close(StreamError::bad_format, "<a/> needs an 'h' counter");
+    return;
+  }
+  if (sm_.out.ack(*h) == SmQueue::Ack::too_high) {
+    close_handled_too_high(*h);
+    return;
+  }
+  sm_.ack_requested = false;
+  if (!sm_.out.empty()) request_ack();
+}
+
+void C2sSession::handle_sm(const xml::Element& element) {
+  const auto& name = element.name();
+  if (name == "enable") {
+    const auto& cfg = server_.config().stream_management;
+    if (!cfg.enabled) return sm_failed("feature-not-implemented");
+    if (sm_.enabled) return sm_failed("unexpected-request");
+    sm_.enabled = true;
+    const auto resume = element.attr_or("resume");
+    sm_.resumable = (resume == "true" || resume == "1") && cfg.resume_timeout.count() > 0;
+    std::string out = "<enabled xmlns='urn:xmpp:sm:3'";
+    if (sm_.resumable) {
+      sm_.id = sasl::random_id(24);
+      {
+        auto& r = registry();
+        std::lock_guard lock(r.mutex);
+        r.entries[sm_.id] = {std::static_pointer_cast<C2sSession>(shared_from_this()), jid_.bare_str()};
+      }
+      out += " id='" + sm_.id + "' resume='true' max='" + std::to_string(cfg.resume_timeout.count()) + "'";
+    }
+    out += "/>";
+    send_nonza(std::move(out));
+    return;
+  }
+  if (!sm_.enabled) {
+    if (name == "r" || name == "a") return;  // nothing to count yet
+    return sm_failed("unexpected-request");
+  }
+  if (name == "r") {
+    send_nonza("<a xmlns='urn:xmpp:sm:3' h='" + std::to_string(sm_.handled_in) + "'/>");
+    return;
+  }
+  if (name == "a") return handle_ack(element);
+  if (name == "resume") return sm_failed("unexpected-request");
+  close(StreamError::unsupported_stanza_type, "unknown stream management element <" + name + "/>");
+}
+
+awaitable<void> C2sSession::handle_resume(const xml::Element& element) {
+  if (!server_.config().stream_management.enabled) {
+    sm_failed("feature-not-implemented");
+    co_return;
+  }
+  const auto previd = std::string(element.attr_or("previd"));
+  auto h = parse_h(element.attr_or("h"));
+  if (previd.empty() || !h) {
+    sm_failed("bad-request");
+    co_return;
+  }
+  std::shared_ptr<C2sSession> old;
+  {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.entries.find(previd);
+    // Only the session's own account may resume it; anyone else learns nothing.
+    if (it != r.entries.end() && it->second.owner == username_ + "@" + domain_) old = it->second.session.lock();
+  }
+  if (!old || old.get() == this) {
+    sm_failed("item-not-found");
+    co_return;
+  }
+  resuming_ = true;
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  const std::uint32_t count = *h;
+  asio::post(old->worker_.io(), [old, self, count] { old->surrender(self, count); });
+  // adopt() or resume_failed() runs on this worker and ends the wait; meanwhile the parser
+  // stays suspended, so nothing else from the client is processed.
+  while (resuming_) {
+    boost::system::error_code ec;
+    resume_wait_.expires_at(asio::steady_timer::time_point::max());
+    co_await resume_wait_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+void C2sSession::surrender(std::shared_ptr<C2sSession> next, std::uint32_t h) {
+  auto refuse = [&](ResumeFailure why) {
+    const std::uint32_t sent = sm_.out.sent_count();
+    asio::post(next->worker_.io(), [next, why, h, sent] { next->resume_failed(why, h, sent); });
+  };
+  if (resumed_away_ || ended_ || !bound_ || !sm_.resumable) return refuse(ResumeFailure::not_found);
+  if (sm_.out.ack(h) == SmQueue::Ack::too_high) return refuse(ResumeFailure::handled_too_high);
+  resumed_away_ = true;
+  successor_ = next;
+  hibernating_ = false;
+  if (hibernation_) hibernation_->cancel();
+  // The old connection may not have noticed it is dead yet: it goes now, silently
+  // (XEP-0198 §5), and on_closed() leaves the session alone.
+  if (!finished()) finish();
+  // Held (XEP-0352) stanzas were never sent: they follow the retransmitted ones.
+  for (auto& xml : held_.take()) sm_.out.sent(std::move(xml));
+  Resumption r{take_state(), std::move(sm_)};
+  {
+    auto& reg = registry();
+    std::lock_guard lock(reg.mutex);
+    reg.entries[r.sm.id] = {next, r.session.jid.bare_str()};
+  }
+  auto old = std::static_pointer_cast<C2sSession>(shared_from_this());
+  asio::post(next->worker_.io(), [next, old, r = std::move(r)]() mutable { next->adopt(old, std::move(r)); });
+}
+
+void C2sSession::resume_failed(ResumeFailure why, std::uint32_t h, std::uint32_t sent) {
+  resuming_ = false;
+  resume_wait_.cancel();
+  if (why == ResumeFailure::handled_too_high) {
+    const std::string condition = "<handled-count-too-high xmlns='urn:xmpp:sm:3' h='" + std::to_string(h) +
+                                  "' send-count='" + std::to_string(sent) + "'/>";
+    close(StreamError::undefined_condition, "you acknowledged more stanzas than were sent", condition);
+    return;
+  }
+  sm_failed("item-not-found");
+}
+
+void C2sSession::adopt(const std::shared_ptr<C2sSession>& old, Resumption r) {
+  restore_state(std::move(r.session));
+  sm_ = std::move(r.sm);
+  sm_.ack_requested = false;
+  bound_ = true;
+  state_ = stream::State::established;
+  resuming_ = false;
+  resume_wait_.cancel();
+  auto self = std::static_pointer_cast<core::Session>(shared_from_this());
+  server_.directory().bind(self);  // takes the place of `old` under the same full JID
+  if (auto* host = server_.host(domain_)) host->session_moved(*old, *this);
+  spdlog::info("{} resumed its session from {} on worker {} ({} unacknowledged stanzas)", jid_.str(),
+               remote_address_, worker_.index(), sm_.out.size());
+  if (finished()) {
+    // This connection died while taking over: the session waits again.
+    if (sm_.resumable) hibernate();
+    else end_session();
+    return;
+  }
+  send_nonza("<resumed xmlns='urn:xmpp:sm:3' previd='" + sm_.id + "' h='" + std::to_string(sm_.handled_in) + "'/>");
+  for (const auto& item : sm_.out.items()) resend(item.xml);
+  if (!sm_.out.empty()) request_ack();
+  start_keepalive();
+}
+
+void C2sSession::hibernate() {
+  hibernating_ = true;
+  for (auto& xml : held_.take()) sm_.out.sent(std::move(xml));
+  const auto timeout = server_.config().stream_management.resume_timeout;
+  spdlog::info("{}: connection lost; the session waits {}s to be resumed ({} unacknowledged stanzas)", jid_.str(),
+               timeout.count(), sm_.out.size());
+  hibernation_ = std::make_unique<asio::steady_timer>(worker_.io(), timeout);
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  hibernation_->async_wait([self](const boost::system::error_code& ec) {
+    if (!ec) self->expire();
+  });
+}
+
+void C2sSession::expire() {
+  if (resumed_away_ || ended_) return;
+  if (hibernating_) spdlog::info("{}: not resumed in time; the session ends", jid_.str());
+  hibernating_ = false;
+  if (hibernation_) hibernation_->cancel();
+  end_session();
+}
+
+void C2sSession::end_session() {
+  if (ended_) return;
+  ended_ = true;
+  if (!sm_.id.empty()) {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.entries.find(sm_.id);
+    if (it != r.entries.end() && it->second.session.lock().get() == this) r.entries.erase(it);
+  }
   spdlog::info("{} disconnected", jid_.str());
-  // Modules react (unavailable presence to contacts...) after the session is gone from the
-  // directory, so nothing is routed back to it.
-  if (auto* host = server_.host(domain_)) {
-    auto self = std::static_pointer_cast<core::Session>(shared_from_this());
-    asio::co_spawn(worker_.io(), host->session_closed(std::move(self)), asio::detached);
+  // What the client never acknowledged goes where a message to an unavailable resource
+  // goes. The session stays in the directory meanwhile, so what still arrives for it
+  // queues behind (in order); then it leaves the directory and modules react
+  // (unavailable presence to contacts...).
+  reroute(sm_.out.take(), true);
+}
+
+void C2sSession::reroute(std::deque<SmQueue::Item> unacked, bool last) {
+  for (auto& item : unacked) reroute_pending_.push_back(std::move(item));
+  if (rerouting_) return;  // the running drain takes these too, in order
+  rerouting_ = true;
+  auto self = std::static_pointer_cast<C2sSession>(shared_from_this());
+  auto run = [self, last]() { return self->drain_reroutes(last); };
+  asio::co_spawn(worker_.io(), std::move(run), asio::detached);
+}
+
+awaitable<void> C2sSession::drain_reroutes(bool last) {
+  auto self = shared_from_this();
+  std::size_t messages = 0;
+  while (!reroute_pending_.empty()) {
+    auto item = std::move(reroute_pending_.front());
+    reroute_pending_.pop_front();
+    auto stanza = xml::parse_element(*item.xml);
+    if (!stanza) continue;
+    const auto kind = xmpp::kind_of(*stanza);
+    const auto type = std::string(stanza->attr_or("type"));
+    if (kind == xmpp::Kind::iq) {
+      if (type != "get" && type != "set") continue;
+      try {
+        co_await server_.router().bounce(*stanza, xmpp::StanzaError::service_unavailable);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: cannot bounce an unanswered iq: {}", jid_.str(), e.what());
+      }
+      continue;
+    }
+    if (kind != xmpp::Kind::message || type == "error" || type == "groupchat" || type == "headline" || is_copy(*stanza))
+      continue;
+    if (!stanza->child("delay", "urn:xmpp:delay")) {
+      auto& delay = stanza->add("delay", "urn:xmpp:delay");
+      delay.set_attr("from", domain_);
+      delay.set_attr("stamp", utc_stamp(item.queued));
+    }
+    ++messages;
+    try {
+      co_await server_.router().redeliver(std::move(*stanza), this);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: cannot re-route an unacknowledged message: {}", jid_.str(), e.what());
+    }
+  }
+  rerouting_ = false;
+  if (messages) spdlog::info("{}: {} unacknowledged messages re-routed", jid_.str(), messages);
+  if (last) {
+    server_.directory().unbind(*this);
+    if (auto* host = server_.host(domain_)) co_await host->session_closed(std::static_pointer_cast<core::Session>(self));
   }
 }
 

@@ -2,9 +2,12 @@
 // (§7), and handing stanzas of an established session to the router.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <vector>
 
+#include "server/c2s/csi.hpp"
+#include "server/c2s/sm_queue.hpp"
 #include "server/sasl/mechanism.hpp"
 #include "server/stream/stream_in.hpp"
 
@@ -19,7 +22,15 @@ class C2sSession final : public stream::StreamIn {
   C2sSession(core::Server& server, core::Worker& worker, asio::ip::tcp::socket socket,
              const config::Listener& listener);
 
+  // Thread-safe (posts to the session's worker). Handles hibernation (XEP-0198), stanzas
+  // forwarded after a resumption, and holding while the client is inactive (XEP-0352).
+  void deliver(std::shared_ptr<const std::string> xml) override;
+  void close_with(xmpp::StreamError error, std::string text) override;
+
  private:
+  struct Resumption;  // what a resumed session hands to its successor
+  enum class ResumeFailure { not_found, handled_too_high };
+
   void add_features(xml::Element& features) override;
   awaitable<void> handle_element(xml::Element element) override;
   void on_closed() override;
@@ -31,6 +42,29 @@ class C2sSession final : public stream::StreamIn {
   awaitable<void> handle_bind(const xml::Element& iq);
   void send_iq_error(const xml::Element& iq, xmpp::StanzaError error, std::string_view text = {});
 
+  // XEP-0198 stream management.
+  void on_stanza_sent(const std::shared_ptr<const std::string>& xml) override;
+  void handle_sm(const xml::Element& element);
+  awaitable<void> handle_resume(const xml::Element& element);
+  void sm_failed(std::string_view condition, std::string_view ns = "urn:ietf:params:xml:ns:xmpp-stanzas");
+  void request_ack();
+  void handle_ack(const xml::Element& a);
+  void close_handled_too_high(std::uint32_t h);
+  // On the old session's worker: give the session up to `next` (or refuse).
+  void surrender(std::shared_ptr<C2sSession> next, std::uint32_t h);
+  // On the new session's worker.
+  void adopt(const std::shared_ptr<C2sSession>& old, Resumption r);
+  void resume_failed(ResumeFailure why, std::uint32_t h, std::uint32_t sent);
+  void hibernate();
+  void expire();
+  void end_session();
+  // Queues stanzas for drain_reroutes(), one drain at a time so order is kept. `last`:
+  // the session's end; after the drain it leaves the directory and closed hooks run.
+  void reroute(std::deque<SmQueue::Item> unacked, bool last = false);
+  awaitable<void> drain_reroutes(bool last);
+  // XEP-0352.
+  void flush_held();
+
   sasl::ConnectionInfo connection_info_;
   std::vector<std::string> offered_;
   std::unique_ptr<sasl::Mechanism> mechanism_;
@@ -38,6 +72,28 @@ class C2sSession final : public stream::StreamIn {
   unsigned auth_failures_ = 0;
   unsigned bind_failures_ = 0;
   bool bound_ = false;
+
+  struct Sm {
+    bool enabled = false;
+    bool resumable = false;
+    std::string id;               // SM-ID for resumption (CSPRNG)
+    SmQueue out;                  // stanzas sent to the client, not yet acknowledged
+    std::uint32_t handled_in = 0; // stanzas from the client handled (mod 2^32)
+    bool ack_requested = false;   // an <r/> of ours is unanswered
+  } sm_;
+  bool hibernating_ = false;      // connection lost, waiting to be resumed
+  bool resumed_away_ = false;     // a new connection took this session over
+  bool ended_ = false;            // the session is over (closed hooks ran)
+  bool resuming_ = false;         // this connection is taking over another session
+  std::weak_ptr<C2sSession> successor_;
+  std::unique_ptr<asio::steady_timer> hibernation_;
+  asio::steady_timer resume_wait_;
+
+  std::deque<SmQueue::Item> reroute_pending_;
+  bool rerouting_ = false;
+
+  bool inactive_ = false;         // XEP-0352
+  CsiBuffer held_;
 };
 
 }  // namespace herald::c2s

@@ -21,6 +21,16 @@ awaitable<void> Host::session_bound(std::shared_ptr<Session> session) const {
   for (const auto& hook : bound_hooks_) co_await hook(session);
 }
 
+awaitable<void> Host::session_available(std::shared_ptr<Session> session) const {
+  for (const auto& hook : available_hooks_) {
+    try {
+      co_await hook(session);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: session-available hook for {} failed: {}", domain_, session->jid().str(), e.what());
+    }
+  }
+}
+
 awaitable<void> Host::session_closed(std::shared_ptr<Session> session) const {
   for (const auto& hook : closed_hooks_) {
     try {

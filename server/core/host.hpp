@@ -56,6 +56,27 @@ class Host {
   void on_session_closed(SessionHook hook) { closed_hooks_.push_back(std::move(hook)); }
   awaitable<void> session_bound(std::shared_ptr<Session> session) const;
   awaitable<void> session_closed(std::shared_ptr<Session> session) const;
+  // After a session's initial presence (it became available with priority >= 0), on its
+  // worker: offline messages are delivered here (XEP-0160).
+  void on_session_available(SessionHook hook) { available_hooks_.push_back(std::move(hook)); }
+  awaitable<void> session_available(std::shared_ptr<Session> session) const;
+  // A stream-management resumption (XEP-0198) moved a bound session to a new connection
+  // object: `to` carries on as `from` (same JID, presence and module state) and `from` is
+  // gone without session_closed. Runs on `to`'s worker; state keyed by Session* moves.
+  using MoveHook = std::function<void(const Session& from, Session& to)>;
+  void on_session_moved(MoveHook hook) { moved_hooks_.push_back(std::move(hook)); }
+  void session_moved(const Session& from, Session& to) const {
+    for (const auto& hook : moved_hooks_) hook(from, to);
+  }
+
+  // After the router handed a message for a local user to some of the user's sessions
+  // (`got` is never empty), on the routing worker; e.g. Message Carbons copies it to the
+  // user's other resources. Observers must be quick and must not block.
+  using DeliveryObserver = std::function<void(const StanzaEvent& event, const std::vector<Session*>& got)>;
+  void add_delivery_observer(DeliveryObserver observer) { delivery_observers_.push_back(std::move(observer)); }
+  void delivered(const StanzaEvent& event, const std::vector<Session*>& got) const {
+    for (const auto& observer : delivery_observers_) observer(event, got);
+  }
 
   // Whether a stanza addressed to a user's bare JID (or one of its resources) may be
   // handed to `session` (access rules). The router asks while choosing sessions, on the
@@ -86,6 +107,9 @@ class Host {
   std::vector<DeliveryFilter> delivery_filters_;
   std::vector<SessionHook> bound_hooks_;
   std::vector<SessionHook> closed_hooks_;
+  std::vector<SessionHook> available_hooks_;
+  std::vector<MoveHook> moved_hooks_;
+  std::vector<DeliveryObserver> delivery_observers_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> services_;
 };
 

@@ -171,6 +171,8 @@ awaitable<void> Router::default_local(StanzaEvent& ev, Kind kind, std::string_vi
       if (dest == "full") {
         if (auto session = directory.find(ev.to)) {
           send_to(*session, stanza);
+          std::vector<Session*> got(1, session.get());
+          ev.host.delivered(ev, got);
           co_return;
         }
         // RFC 6121 §8.5.3.2.1: no such resource.
@@ -216,7 +218,7 @@ awaitable<void> Router::default_local(StanzaEvent& ev, Kind kind, std::string_vi
   }
 }
 
-awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
+awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* exclude) {
   auto& stanza = ev.stanza;
   auto type = stanza.attr_or("type");
   if (type.empty()) type = "normal";
@@ -227,7 +229,9 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
   }
 
   auto sessions = server_.directory().resources(ev.to);
-  std::erase_if(sessions, [](const auto& s) { return !s->available.load() || s->priority.load() < 0; });
+  std::erase_if(sessions, [&](const auto& s) {
+    return !s->available.load() || s->priority.load() < 0 || s.get() == exclude;
+  });
   if (!sessions.empty()) {
     std::erase_if(sessions, [&](const auto& s) { return !ev.host.may_deliver(*s, ev); });
     if (sessions.empty()) {
@@ -237,15 +241,23 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
       co_return;
     }
     auto serialized = std::make_shared<const std::string>(xml::serialize(stanza));
+    std::vector<Session*> got;
     if (type == "headline") {
-      for (auto& s : sessions) send_to(*s, serialized);
-      co_return;
+      for (auto& s : sessions) {
+        send_to(*s, serialized);
+        got.push_back(s.get());
+      }
+    } else {
+      // normal and chat: the highest-priority resource(s) (RFC 6121 §8.5.2.1.1).
+      int best = -129;
+      for (auto& s : sessions) best = std::max(best, s->priority.load());
+      for (auto& s : sessions) {
+        if (s->priority.load() != best) continue;
+        send_to(*s, serialized);
+        got.push_back(s.get());
+      }
     }
-    // normal and chat: the highest-priority resource(s) (RFC 6121 §8.5.2.1.1).
-    int best = -129;
-    for (auto& s : sessions) best = std::max(best, s->priority.load());
-    for (auto& s : sessions)
-      if (s->priority.load() == best) send_to(*s, serialized);
+    ev.host.delivered(ev, got);
     co_return;
   }
 
@@ -268,6 +280,16 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev) {
   // No account, or nobody stores messages for it: tell the sender (RFC 6121 §8.5.2.2).
   if (type == "headline") co_return;
   co_await bounce(stanza, StanzaError::service_unavailable);
+}
+
+awaitable<void> Router::redeliver(xml::Element message, const Session* from) {
+  auto to = Jid::parse(message.attr_or("to"));
+  auto sender = Jid::parse(message.attr_or("from"));
+  if (!to || !sender) co_return;
+  Host* host = server_.host(to->domain());
+  if (!host || to->is_domain()) co_return;
+  StanzaEvent ev{*host, message, *sender, to->bare(), nullptr};
+  co_await deliver_message_to_bare(ev, from);
 }
 
 void Router::update_availability(Session& session, const xml::Element& presence) {

@@ -42,7 +42,14 @@ class Router {
   static void send_to(Session& session, std::shared_ptr<const std::string> xml);
 
   // Default delivery once hooks have passed. Modules may call these too.
-  awaitable<void> deliver_message_to_bare(StanzaEvent& ev);
+  // `exclude`: a session that must not get it (one that is ending, see redeliver()).
+  awaitable<void> deliver_message_to_bare(StanzaEvent& ev, const Session* exclude = nullptr);
+  // A message that was on its way to a session that ended before the client acknowledged
+  // it (XEP-0198): delivered as if sent to the user's bare JID now (another resource,
+  // offline storage, or a bounce) without the inbound events, which it already passed.
+  // `from` is the ending session, which stays in the directory until its re-routing is
+  // done (so what still arrives for it queues behind, in order) and is skipped here.
+  awaitable<void> redeliver(xml::Element message, const Session* from);
   void update_availability(Session& session, const xml::Element& presence);
 
  private:

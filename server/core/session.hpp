@@ -33,6 +33,8 @@ class Session {
   std::atomic<int> priority{0};
   // RFC 6121 §2.1.6: an "interested resource" has asked for the roster and gets pushes.
   std::atomic<bool> roster_interested{false};
+  // XEP-0280: this resource enabled Message Carbons.
+  std::atomic<bool> carbons{false};
 
   // The last broadcast presence of this resource, to answer probes (any thread).
   std::shared_ptr<const xml::Element> presence() const {
@@ -55,7 +57,36 @@ class Session {
 
  protected:
   explicit Session(unsigned worker) : worker_(worker) {}
+  // Stream resumption (XEP-0198): what a bound session is, beyond its connection. The
+  // ended session gives it up on its own worker (take_state moves the module state out,
+  // so nothing still running there can touch what the successor now owns); the successor
+  // installs it on its worker.
+  struct Snapshot {
+    xmpp::Jid jid;
+    bool available = false;
+    int priority = 0;
+    bool roster_interested = false;
+    bool carbons = false;
+    std::shared_ptr<const xml::Element> presence;
+    std::unordered_map<std::string, std::shared_ptr<void>> module_state;
+  };
   xmpp::Jid jid_;
+
+  Snapshot take_state() {
+    Snapshot s{jid_, available.load(), priority.load(), roster_interested.load(), carbons.load(), presence(), {}};
+    s.module_state = std::move(module_state_);
+    module_state_.clear();
+    return s;
+  }
+  void restore_state(Snapshot s) {
+    jid_ = std::move(s.jid);
+    available.store(s.available);
+    priority.store(s.priority);
+    roster_interested.store(s.roster_interested);
+    carbons.store(s.carbons);
+    set_presence(std::move(s.presence));
+    module_state_ = std::move(s.module_state);
+  }
 
  private:
   unsigned worker_;

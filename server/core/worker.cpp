@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "storage/pg/account_store.hpp"
+#include "storage/pg/archive_store.hpp"
+#include "storage/pg/offline_store.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/pg/privacy_store.hpp"
 #include "storage/pg/roster_store.hpp"
@@ -22,7 +24,9 @@ Worker::Worker(unsigned index, const config::Config& cfg)
                                           cfg.database.connect_timeout, std::chrono::seconds(30)})),
       accounts_(storage::pg::make_account_store(*pool_)),
       roster_(storage::pg::make_roster_store(*pool_)),
-      privacy_(storage::pg::make_privacy_store(*pool_)) {}
+      privacy_(storage::pg::make_privacy_store(*pool_)),
+      offline_(storage::pg::make_offline_store(*pool_)),
+      archive_(storage::pg::make_archive_store(*pool_)) {}
 
 Worker::~Worker() { stop(); }
 

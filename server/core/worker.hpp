@@ -14,6 +14,8 @@ namespace herald::storage {
 class AccountStore;
 class RosterStore;
 class PrivacyStore;
+class OfflineStore;
+class ArchiveStore;
 namespace pg {
 class Pool;
 }
@@ -33,6 +35,8 @@ class Worker {
   storage::AccountStore& accounts() { return *accounts_; }
   storage::RosterStore& roster() { return *roster_; }
   storage::PrivacyStore& privacy() { return *privacy_; }
+  storage::OfflineStore& offline() { return *offline_; }
+  storage::ArchiveStore& archive() { return *archive_; }
   storage::pg::Pool& pool() { return *pool_; }
 
   // The worker whose thread is running, or nullptr outside workers.
@@ -57,6 +61,8 @@ class Worker {
   std::unique_ptr<storage::AccountStore> accounts_;
   std::unique_ptr<storage::RosterStore> roster_;
   std::unique_ptr<storage::PrivacyStore> privacy_;
+  std::unique_ptr<storage::OfflineStore> offline_;
+  std::unique_ptr<storage::ArchiveStore> archive_;
   std::thread thread_;
   std::unordered_map<std::size_t, StreamCloser> streams_;
   std::size_t next_stream_id_ = 1;

@@ -233,7 +233,8 @@ awaitable<void> StreamIn::process_pending() {
       case Pending::Kind::close:
         // The peer closed its stream: close ours (RFC 6120 §4.4).
         closing_ = true;
-        send("</stream:stream>");
+        peer_closed_ = true;
+        send_nonza("</stream:stream>");
         break;
     }
     if (parser_replaced_) co_return;
@@ -349,12 +350,23 @@ awaitable<void> StreamIn::start_tls() {
 
 // --- writing ----------------------------------------------------------------------------
 
-void StreamIn::send(std::string xml) { enqueue(std::make_shared<const std::string>(std::move(xml))); }
+void StreamIn::send(std::string xml) { enqueue(std::make_shared<const std::string>(std::move(xml)), true); }
 
 void StreamIn::send(const xml::Element& element) { send(xml::serialize(element, content_ns_)); }
 
-void StreamIn::enqueue(std::shared_ptr<const std::string> xml) {
+void StreamIn::send_nonza(std::string xml) { enqueue(std::make_shared<const std::string>(std::move(xml)), false); }
+
+void StreamIn::resend(std::shared_ptr<const std::string> xml) { enqueue(std::move(xml), false); }
+
+void StreamIn::enqueue(std::shared_ptr<const std::string> xml, bool stanza) {
   if (finished_) return;
+  if (stanza) {
+    // Nothing may follow </stream:stream>; the policy may close the stream right here
+    // (e.g. too many unacknowledged stanzas) and keeps the stanza for re-routing.
+    if (closing_) return;
+    on_stanza_sent(xml);
+    if (closing_) return;
+  }
   queued_bytes_ += xml->size();
   queue_.push_back(std::move(xml));
   wake_.cancel();
@@ -374,7 +386,7 @@ void StreamIn::deliver(std::shared_ptr<const std::string> xml) {
     close(StreamError::policy_violation, "send queue full");
     return;
   }
-  enqueue(std::move(xml));
+  enqueue(std::move(xml), true);
 }
 
 awaitable<void> StreamIn::flush() {
@@ -439,9 +451,10 @@ void StreamIn::close_with(StreamError error, std::string text) {
   });
 }
 
-void StreamIn::close(StreamError error, std::string_view text) {
+void StreamIn::close(StreamError error, std::string_view text, std::string_view app_condition) {
   if (closing_ || finished_) return;
   closing_ = true;
+  close_error_ = error;
   if (handshaking_) {
     finish();
     return;
@@ -454,9 +467,9 @@ void StreamIn::close(StreamError error, std::string_view text) {
     out = header_xml(domain_.empty() ? server_.config().hosts.front().domain : domain_);
     header_sent_ = true;
   }
-  out += xmpp::stream_error_xml(error, text);
+  out += xmpp::stream_error_xml(error, text, app_condition);
   out += "</stream:stream>";
-  send(std::move(out));
+  send_nonza(std::move(out));
   // A peer that does not read must not keep us waiting for the last bytes.
   std::weak_ptr<StreamIn> weak = shared_from_this();
   deadline_.expires_after(kCloseGrace);

@@ -13,6 +13,7 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "server/core/config/config.hpp"
@@ -56,11 +57,24 @@ class StreamIn : public core::Session,
   void start_keepalive();
   virtual void send_keepalive_probe() {}
 
+  // Stanzas (and replies) for the peer: each passes on_stanza_sent().
   void send(std::string xml);
   void send(const xml::Element& element);
+  // Stream-level elements that are not stanzas (XEP-0198 nonzas): not counted.
+  void send_nonza(std::string xml);
+  // Writes a stanza again without counting it (XEP-0198 retransmission after resumption).
+  void resend(std::shared_ptr<const std::string> xml);
   awaitable<void> flush();
   // Sends the stream error and closes. Idempotent.
-  void close(xmpp::StreamError error, std::string_view text = {});
+  void close(xmpp::StreamError error, std::string_view text = {}, std::string_view app_condition = {});
+  // Every stanza queued for the peer, once, in order (deliveries and send()).
+  virtual void on_stanza_sent(const std::shared_ptr<const std::string>&) {}
+  // Why the stream ended: the peer closed its stream cleanly, or we sent this error.
+  bool peer_closed() const { return peer_closed_; }
+  std::optional<xmpp::StreamError> close_error() const { return close_error_; }
+  bool finished() const { return finished_; }
+  // Closes the socket now, without a stream error; on_closed() runs. Idempotent.
+  void finish();
   // Expect a fresh stream header through a fresh parser (after SASL success).
   void restart_stream();
   void set_authenticated(bool value) { authenticated_ = value; }
@@ -104,8 +118,7 @@ class StreamIn : public core::Session,
   awaitable<std::size_t> read_some();
   void new_parser();
   std::string header_xml(std::string_view from) const;
-  void enqueue(std::shared_ptr<const std::string> xml);
-  void finish();
+  void enqueue(std::shared_ptr<const std::string> xml, bool stanza);
 
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
   std::string content_ns_;
@@ -127,6 +140,8 @@ class StreamIn : public core::Session,
   bool handshaking_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  bool peer_closed_ = false;
+  std::optional<xmpp::StreamError> close_error_;
   std::size_t track_id_ = 0;
 };
 

@@ -46,7 +46,7 @@ void swap_addresses(xml::Element& e, const xml::Element& original) {
 
 std::string_view name(StreamError e) { return kStreamErrorNames[static_cast<std::size_t>(e)]; }
 
-std::string stream_error_xml(StreamError e, std::string_view text) {
+std::string stream_error_xml(StreamError e, std::string_view text, std::string_view app_condition) {
   std::string out = "<stream:error><";
   out += name(e);
   out += " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>";
@@ -55,6 +55,7 @@ std::string stream_error_xml(StreamError e, std::string_view text) {
     out += xml::escape_text(text);
     out += "</text>";
   }
+  out += app_condition;
   out += "</stream:error>";
   return out;
 }

@@ -18,7 +18,8 @@ enum class StreamError {
 };
 std::string_view name(StreamError);
 // <stream:error><COND xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text>..</text></stream:error>
-std::string stream_error_xml(StreamError, std::string_view text = {});
+// `app_condition`: an application-specific condition element, serialized (RFC 6120 §4.9.4).
+std::string stream_error_xml(StreamError, std::string_view text = {}, std::string_view app_condition = {});
 
 enum class StanzaError {
   bad_request, conflict, feature_not_implemented, forbidden, gone, internal_server_error,

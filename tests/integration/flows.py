@@ -577,3 +577,52 @@ def is_offline_presence(el):
     user was offline has it queued; checks for "nothing from the user" ignore it."""
     return (is_pres(el, type_="unavailable") and "/" not in (el.get("from") or "/")
             and el.find(q(NS_DELAY, "delay")) is not None)
+
+
+# ---------------------------------------------------------------- messages
+# Shared by test_offline.py, test_carbons.py and test_csi.py.
+NS_HINTS = "urn:xmpp:hints"
+NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
+
+
+def send_message(c, to, inner="", type_="chat", id=None):
+    """Sends a message with exactly this payload (type_ None: no type attribute)."""
+    id = id or rc.new_id("m")
+    t = "" if type_ is None else f" type={_quoteattr(type_)}"
+    c.send(f"<message to={_quoteattr(to)} id={_quoteattr(id)}{t}>{inner}</message>")
+    return id
+
+
+def body_of(el):
+    return el.findtext(q(NS_CLIENT, "body"))
+
+
+def read_messages(c, n, timeout=None, what="messages"):
+    """The next n <message/> stanzas in arrival order (skipped ones first); anything
+    else read meanwhile stays in c.skipped."""
+    out = [el for el in c.skipped if is_message(el)]
+    c.skipped[:] = [el for el in c.skipped if not is_message(el)]
+    deadline = _time.monotonic() + (c.timeout if timeout is None else timeout)
+    while len(out) < n:
+        try:
+            el = c.next(max(deadline - _time.monotonic(), 0.001))
+        except rc.Timeout:
+            raise rc.Timeout(f"{what}: {len(out)} of {n} arrived: "
+                             f"{[rc.show(e) for e in out]}\n{c.dump()}") from None
+        if is_message(el):
+            out.append(el)
+        else:
+            c.skipped.append(el)
+    c.skipped[0:0] = out[n:]
+    return out[:n]
+
+
+def parse_stamp(stamp):
+    """XEP-0082 DateTime -> aware datetime (fractions of a second dropped)."""
+    import datetime
+    s = stamp.replace("Z", "+00:00")
+    if "." in s:
+        head, tail = s.split(".", 1)
+        i = min([k for k in (tail.find("+"), tail.find("-")) if k >= 0], default=len(tail))
+        s = head + tail[i:]
+    return datetime.datetime.fromisoformat(s)

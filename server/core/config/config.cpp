@@ -351,6 +351,42 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
                                     "[federation] enabled = true or remove the listener", source, i));
   }
 
+  if (const auto* t = top.table("offline")) {
+    TableReader r(*t, "offline", source);
+    r.integer_into("max_messages", cfg.offline.max_messages, 0, 1'000'000);
+    r.reject_unknown();
+  }
+
+  if (const auto* t = top.table("stream_management")) {
+    TableReader r(*t, "stream_management", source);
+    auto& sm = cfg.stream_management;
+    if (const auto* node = r.take("enabled")) {
+      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
+      sm.enabled = *node->value<bool>();
+    }
+    r.seconds_into("resume_timeout", sm.resume_timeout, 0, 86400);
+    r.integer_into("max_unacked", sm.max_unacked, 10, 1'000'000);
+    r.reject_unknown();
+  }
+
+  if (const auto* t = top.table("archive")) {
+    TableReader r(*t, "archive", source);
+    auto& a = cfg.archive;
+    if (const auto* node = r.take("enabled")) {
+      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
+      a.enabled = *node->value<bool>();
+    }
+    if (auto v = r.string("default")) {
+      if (*v == "always") a.default_mode = Archive::Default::always;
+      else if (*v == "never") a.default_mode = Archive::Default::never;
+      else if (*v == "roster") a.default_mode = Archive::Default::roster;
+      else r.fail("default", "must be \"always\", \"never\" or \"roster\", not '" + *v + "'");
+    }
+    r.integer_into("retention_days", a.retention_days, 0, 100000);
+    r.integer_into("max_page", a.max_page, 1, 10000);
+    r.reject_unknown();
+  }
+
   if (const auto* t = top.table("keepalive")) {
     TableReader r(*t, "keepalive", source);
     r.seconds_into("ping_interval", cfg.keepalive.ping_interval, 1, 86400);

@@ -93,6 +93,27 @@ struct Keepalive {
   std::chrono::seconds ping_timeout{30};
 };
 
+// Offline storage (XEP-0160).
+struct Offline {
+  std::size_t max_messages = 1000;  // per account; more bounce with resource-constraint
+};
+
+// Stream management (XEP-0198).
+struct StreamManagement {
+  bool enabled = true;
+  std::chrono::seconds resume_timeout{300};  // how long a broken session waits to be resumed
+  std::size_t max_unacked = 5000;            // stanzas sent but not acknowledged, per session
+};
+
+// Message archives (XEP-0313).
+struct Archive {
+  bool enabled = true;
+  enum class Default { always, never, roster };
+  Default default_mode = Default::always;  // for users who never set preferences
+  unsigned retention_days = 0;             // 0: keep forever
+  std::size_t max_page = 250;              // largest page a query returns
+};
+
 struct Config {
   std::filesystem::path path;           // the file it came from
   LogLevel log_level = LogLevel::info;
@@ -104,6 +125,9 @@ struct Config {
   Auth auth;
   Keepalive keepalive;
   Federation federation;
+  Offline offline;
+  StreamManagement stream_management;
+  Archive archive;
 
   const Host* find_host(std::string_view domain) const;
 };

@@ -123,6 +123,9 @@ class Presence final : public core::Module {
     if (!type.empty()) co_return core::Result::handled;  // probes/subscriptions need a 'to'
 
     const bool initial = !session->available.load();
+    // XEP-0160 §2: offline messages go out when the resource next sends non-negative
+    // available presence, whether or not it is its first.
+    const bool was_reachable = !initial && session->priority.load() >= 0;
     router().update_availability(*session, ev.stanza);
     auto stanza = std::make_shared<const xml::Element>(ev.stanza);
     session->set_presence(stanza);
@@ -137,7 +140,10 @@ class Presence final : public core::Module {
       copy.set_attr("to", other->jid().str());
       core::Router::send_to(*other, copy);
     }
-    if (!initial) co_return core::Result::handled;
+    if (!initial) {
+      if (!was_reachable) co_await became_reachable(*session);
+      co_return core::Result::handled;
+    }
 
     // Initial presence: probe the contacts this user is subscribed to (§4.2.2), unless an
     // invisible session asked for no probes (XEP-0186) or the rules block the contact...
@@ -167,7 +173,14 @@ class Presence final : public core::Module {
     } catch (const std::exception& e) {
       spdlog::error("pending subscription requests of {}: {}", user.bare_str(), e.what());
     }
+    co_await became_reachable(*session);
     co_return core::Result::handled;
+  }
+
+  // Offline messages and the like (XEP-0160), not for negative priority (RFC 6121 §8.5.2.1.1).
+  awaitable<void> became_reachable(core::Session& session) {
+    if (session.priority.load() < 0) co_return;
+    if (auto self = directory().find(session.jid()); self.get() == &session) co_await host_->session_available(self);
   }
 
   awaitable<void> go_unavailable(core::Session& session, const xml::Element& stanza) {

@@ -53,6 +53,7 @@ class Privacy final : public core::Module {
     // The session's state is dropped by the presence module once its unavailable presence
     // is out (that presence still obeys the session's rules and visibility).
     host.on_session_bound([this](std::shared_ptr<core::Session> s) -> awaitable<void> { co_await service_->session_bound(s); });
+    host.on_session_moved([this](const core::Session& from, core::Session& to) { service_->session_moved(from, to); });
 
     auto& ev = host.events();
     // Enforcement runs ahead of every module (priority 100).

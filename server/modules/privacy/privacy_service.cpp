@@ -83,6 +83,15 @@ void PrivacyService::session_closed(const core::Session& session) {
   if (it != online_.end() && --it->second == 0) online_.erase(it);
 }
 
+void PrivacyService::session_moved(const core::Session& from, const core::Session& to) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(&from);
+  if (it == sessions_.end()) return;
+  auto state = std::move(it->second);
+  sessions_.erase(it);
+  sessions_[&to] = std::move(state);
+}
+
 std::shared_ptr<const CompiledList> PrivacyService::effective(const UserLists* user, const SessionState* state) const {
   if (!user) return nullptr;
   if (state && !state->active.empty()) {

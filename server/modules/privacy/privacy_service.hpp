@@ -47,6 +47,8 @@ class PrivacyService {
   // module, after the session's last unavailable presence went out under its rules.
   awaitable<void> session_bound(const std::shared_ptr<core::Session>& session);
   void session_closed(const core::Session& session);
+  // Stream resumption: `to` continues `from` with the same active list and visibility.
+  void session_moved(const core::Session& from, const core::Session& to);
 
   // --- decisions ----------------------------------------------------------------------
   struct Verdict {
