@@ -150,6 +150,7 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
         close(StreamError::unsupported_stanza_type, "only message, presence and iq are allowed here");
         co_return;
       }
+      handling_ = true;
       if (kind == xmpp::Kind::iq && element.attr_or("type") == "set" && !element.attr("to") &&
           element.child("session", ns::session)) {
         send(xmpp::iq_result(element));
@@ -161,6 +162,14 @@ awaitable<void> C2sSession::handle_element(xml::Element element) {
       // XEP-0198: counted only now that routing is complete, so an acknowledged message
       // has been archived, stored offline or handed to its recipient's session.
       if (sm_.enabled) ++sm_.handled_in;
+      handling_ = false;
+      if (deferred_surrender_) {
+        // A resumption arrived while this stanza was being handled: now it is counted,
+        // and nothing here touches the session's state any more.
+        auto d = std::move(*deferred_surrender_);
+        deferred_surrender_.reset();
+        surrender(std::move(d.next), d.h);
+      }
       co_return;
     case stream::State::wait_header:
     case stream::State::wait_starttls:
@@ -363,7 +372,9 @@ void C2sSession::deliver(std::shared_ptr<const std::string> xml) {
     return;
   }
   if (auto next = successor_.lock()) {
-    next->deliver(std::move(xml));  // routed here before the directory pointed at the successor
+    // Routed here before the directory pointed at the successor. Posted even on the same
+    // worker, so it queues behind adopt() and never precedes <resumed/>.
+    asio::post(next->worker_.io(), [next, xml = std::move(xml)]() mutable { next->deliver(std::move(xml)); });
     return;
   }
   if (ended_) {
@@ -410,6 +421,10 @@ void C2sSession::close_with(StreamError error, std::string text) {
     }
     self->close(error, text);
   });
+}
+
+void C2sSession::on_overflow(std::shared_ptr<const std::string> xml) {
+  if (bound_ && !resumed_away_) sm_.out.sent(std::move(xml));  // re-routed when the session ends
 }
 
 void C2sSession::on_stanza_sent(const std::shared_ptr<const std::string>& xml) {
@@ -538,12 +553,23 @@ void C2sSession::surrender(std::shared_ptr<C2sSession> next, std::uint32_t h) {
     const std::uint32_t sent = sm_.out.sent_count();
     asio::post(next->worker_.io(), [next, why, h, sent] { next->resume_failed(why, h, sent); });
   };
-  if (resumed_away_ || ended_ || !bound_ || !sm_.resumable) return refuse(ResumeFailure::not_found);
+  if (resumed_away_ || ended_ || !bound_ || !sm_.resumable || deferred_surrender_) return refuse(ResumeFailure::not_found);
+  // Being closed on purpose (replaced, a policy violation, the client's own
+  // </stream:stream>): not resumable. Only a broken or timed-out connection is.
+  if (!hibernating_ && finished_or_closing()) {
+    const auto error = close_error();
+    if (peer_closed() || (error && *error != StreamError::connection_timeout)) return refuse(ResumeFailure::not_found);
+  }
+  if (handling_) {
+    deferred_surrender_ = DeferredSurrender{std::move(next), h};
+    return;
+  }
   if (sm_.out.ack(h) == SmQueue::Ack::too_high) return refuse(ResumeFailure::handled_too_high);
   resumed_away_ = true;
   successor_ = next;
   hibernating_ = false;
   if (hibernation_) hibernation_->cancel();
+  untrack_hibernation();
   // The old connection may not have noticed it is dead yet: it goes now, silently
   // (XEP-0198 §5), and on_closed() leaves the session alone.
   if (!finished()) finish();
@@ -580,11 +606,15 @@ void C2sSession::adopt(const std::shared_ptr<C2sSession>& old, Resumption r) {
   resuming_ = false;
   resume_wait_.cancel();
   auto self = std::static_pointer_cast<core::Session>(shared_from_this());
-  server_.directory().bind(self);  // takes the place of `old` under the same full JID
+  // Per-session module state first, so nobody routing meanwhile finds us without it.
   if (auto* host = server_.host(domain_)) host->session_moved(*old, *this);
+  // Takes the place of `old` under the same full JID. A session bound there meanwhile by a
+  // new login with the same resource gives way, as an older session would (RFC 6120 §7.7.2.2).
+  if (auto displaced = server_.directory().bind(self); displaced && displaced.get() != old.get())
+    displaced->close_with(StreamError::conflict, "replaced by a resumed session with the same resource");
   spdlog::info("{} resumed its session from {} on worker {} ({} unacknowledged stanzas)", jid_.str(),
                remote_address_, worker_.index(), sm_.out.size());
-  if (finished()) {
+  if (finished_or_closing()) {
     // This connection died while taking over: the session waits again.
     if (sm_.resumable) hibernate();
     else end_session();
@@ -596,8 +626,19 @@ void C2sSession::adopt(const std::shared_ptr<C2sSession>& old, Resumption r) {
   start_keepalive();
 }
 
+void C2sSession::untrack_hibernation() {
+  if (hibernation_track_) worker_.untrack(hibernation_track_);
+  hibernation_track_ = 0;
+}
+
 void C2sSession::hibernate() {
   hibernating_ = true;
+  // At shutdown a waiting session ends like an expired one: its unacknowledged messages
+  // go to offline storage while the server drains.
+  std::weak_ptr<C2sSession> weak = std::static_pointer_cast<C2sSession>(shared_from_this());
+  hibernation_track_ = worker_.track([weak] {
+    if (auto s = weak.lock()) s->expire();
+  });
   for (auto& xml : held_.take()) sm_.out.sent(std::move(xml));
   const auto timeout = server_.config().stream_management.resume_timeout;
   spdlog::info("{}: connection lost; the session waits {}s to be resumed ({} unacknowledged stanzas)", jid_.str(),
@@ -614,12 +655,14 @@ void C2sSession::expire() {
   if (hibernating_) spdlog::info("{}: not resumed in time; the session ends", jid_.str());
   hibernating_ = false;
   if (hibernation_) hibernation_->cancel();
+  untrack_hibernation();
   end_session();
 }
 
 void C2sSession::end_session() {
   if (ended_) return;
   ended_ = true;
+  ending.store(true);
   if (!sm_.id.empty()) {
     auto& r = registry();
     std::lock_guard lock(r.mutex);
@@ -631,6 +674,8 @@ void C2sSession::end_session() {
   // goes. The session stays in the directory meanwhile, so what still arrives for it
   // queues behind (in order); then it leaves the directory and modules react
   // (unavailable presence to contacts...).
+  // Counted as live work until the re-routing is done: shutdown waits for it.
+  drain_track_ = worker_.track([] {});
   reroute(sm_.out.take(), true);
 }
 
@@ -681,6 +726,8 @@ awaitable<void> C2sSession::drain_reroutes(bool last) {
   if (last) {
     server_.directory().unbind(*this);
     if (auto* host = server_.host(domain_)) co_await host->session_closed(std::static_pointer_cast<core::Session>(self));
+    if (drain_track_) worker_.untrack(drain_track_);
+    drain_track_ = 0;
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "server/c2s/csi.hpp"
@@ -44,6 +45,7 @@ class C2sSession final : public stream::StreamIn {
 
   // XEP-0198 stream management.
   void on_stanza_sent(const std::shared_ptr<const std::string>& xml) override;
+  void on_overflow(std::shared_ptr<const std::string> xml) override;
   void handle_sm(const xml::Element& element);
   awaitable<void> handle_resume(const xml::Element& element);
   void sm_failed(std::string_view condition, std::string_view ns = "urn:ietf:params:xml:ns:xmpp-stanzas");
@@ -56,6 +58,7 @@ class C2sSession final : public stream::StreamIn {
   void adopt(const std::shared_ptr<C2sSession>& old, Resumption r);
   void resume_failed(ResumeFailure why, std::uint32_t h, std::uint32_t sent);
   void hibernate();
+  void untrack_hibernation();
   void expire();
   void end_session();
   // Queues stanzas for drain_reroutes(), one drain at a time so order is kept. `last`:
@@ -91,6 +94,14 @@ class C2sSession final : public stream::StreamIn {
 
   std::deque<SmQueue::Item> reroute_pending_;
   bool rerouting_ = false;
+  std::size_t drain_track_ = 0;        // Worker::track id while re-routing at the end
+  std::size_t hibernation_track_ = 0;  // Worker::track id while hibernating
+  bool handling_ = false;              // a stanza from the client is being routed
+  struct DeferredSurrender {
+    std::shared_ptr<C2sSession> next;
+    std::uint32_t h;
+  };
+  std::optional<DeferredSurrender> deferred_surrender_;
 
   bool inactive_ = false;         // XEP-0352
   CsiBuffer held_;

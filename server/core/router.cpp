@@ -230,7 +230,7 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* 
 
   auto sessions = server_.directory().resources(ev.to);
   std::erase_if(sessions, [&](const auto& s) {
-    return !s->available.load() || s->priority.load() < 0 || s.get() == exclude;
+    return !s->available.load() || s->priority.load() < 0 || s.get() == exclude || (exclude && s->ending.load());
   });
   if (!sessions.empty()) {
     std::erase_if(sessions, [&](const auto& s) { return !ev.host.may_deliver(*s, ev); });
@@ -257,7 +257,8 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* 
         got.push_back(s.get());
       }
     }
-    ev.host.delivered(ev, got);
+    // A re-routed message already had its carbons when it was first delivered.
+    if (!exclude) ev.host.delivered(ev, got);
     co_return;
   }
 

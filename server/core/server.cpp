@@ -24,6 +24,9 @@ Server::Server(config::Config cfg)
 
 Server::~Server() {
   for (auto& w : workers_) w->stop();
+  // Sessions still listed (e.g. waiting for resumption) own timers and sockets on the
+  // workers' io_contexts: they go while those still exist.
+  directory_.clear();
 }
 
 Host* Server::host(std::string_view domain) {
@@ -156,6 +159,7 @@ int Server::run(ConnectionHandler c2s, ConnectionHandler s2s) {
   if (!check_schema()) return 1;
   if (!open_listeners()) return 1;
   for (auto& w : workers_) w->start();
+  for (auto& hook : started_hooks_) hook();
   spdlog::info("Herald serving {} on {} worker(s)", [this] {
     std::string names;
     for (auto& [d, h] : hosts_) names += (names.empty() ? "" : ", ") + d;

@@ -42,6 +42,9 @@ class Server {
   Worker& worker(unsigned i) { return *workers_[i]; }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   bool shutting_down() const { return shutting_down_.load(); }
+  // Runs once the schema is checked and the workers run (e.g. periodic maintenance that
+  // needs Worker::current()). Register while modules load.
+  void on_started(std::function<void()> hook) { started_hooks_.push_back(std::move(hook)); }
 
  private:
   bool check_schema();
@@ -62,6 +65,7 @@ class Server {
   ConnectionHandler on_s2s_;
   unsigned next_worker_ = 0;
   std::atomic<bool> shutting_down_{false};
+  std::vector<std::function<void()>> started_hooks_;
 };
 
 }  // namespace herald::core

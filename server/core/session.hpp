@@ -35,6 +35,9 @@ class Session {
   std::atomic<bool> roster_interested{false};
   // XEP-0280: this resource enabled Message Carbons.
   std::atomic<bool> carbons{false};
+  // The session is over and re-routing what it never delivered; it leaves the directory
+  // when done. Re-routed messages skip such sessions (no ping-pong between two of them).
+  std::atomic<bool> ending{false};
 
   // The last broadcast presence of this resource, to answer probes (any thread).
   std::shared_ptr<const xml::Element> presence() const {

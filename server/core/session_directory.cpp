@@ -78,4 +78,14 @@ std::size_t SessionDirectory::size() const {
   return n;
 }
 
+void SessionDirectory::clear() {
+  for (auto& shard : shards_) {
+    std::unordered_map<std::string, std::vector<Resource>> dropped;
+    {
+      std::lock_guard lock(shard.mutex);
+      dropped.swap(shard.by_bare);
+    }
+  }
+}
+
 }  // namespace herald::core

@@ -26,6 +26,8 @@ class SessionDirectory {
   bool resource_exists(const xmpp::Jid& full) const { return find(full) != nullptr; }
   std::vector<std::shared_ptr<Session>> all() const;
   std::size_t size() const;
+  // Drops every entry (at the end of Server's life, before the workers' io_contexts go).
+  void clear();
 
  private:
   struct Resource {

@@ -235,6 +235,7 @@ awaitable<void> StreamIn::process_pending() {
         closing_ = true;
         peer_closed_ = true;
         send_nonza("</stream:stream>");
+        output_closed_ = true;
         break;
     }
     if (parser_replaced_) co_return;
@@ -359,7 +360,7 @@ void StreamIn::send_nonza(std::string xml) { enqueue(std::make_shared<const std:
 void StreamIn::resend(std::shared_ptr<const std::string> xml) { enqueue(std::move(xml), false); }
 
 void StreamIn::enqueue(std::shared_ptr<const std::string> xml, bool stanza) {
-  if (finished_) return;
+  if (finished_ || output_closed_) return;
   if (stanza) {
     // Nothing may follow </stream:stream>; the policy may close the stream right here
     // (e.g. too many unacknowledged stanzas) and keeps the stanza for re-routing.
@@ -384,6 +385,7 @@ void StreamIn::deliver(std::shared_ptr<const std::string> xml) {
     spdlog::warn("{}: send queue over {} bytes (client not reading), closing", jid_.str(),
                  server_.config().limits.send_queue_bytes);
     close(StreamError::policy_violation, "send queue full");
+    on_overflow(std::move(xml));
     return;
   }
   enqueue(std::move(xml), true);
@@ -470,6 +472,7 @@ void StreamIn::close(StreamError error, std::string_view text, std::string_view 
   out += xmpp::stream_error_xml(error, text, app_condition);
   out += "</stream:stream>";
   send_nonza(std::move(out));
+  output_closed_ = true;
   // A peer that does not read must not keep us waiting for the last bytes.
   std::weak_ptr<StreamIn> weak = shared_from_this();
   deadline_.expires_after(kCloseGrace);

@@ -69,6 +69,9 @@ class StreamIn : public core::Session,
   void close(xmpp::StreamError error, std::string_view text = {}, std::string_view app_condition = {});
   // Every stanza queued for the peer, once, in order (deliveries and send()).
   virtual void on_stanza_sent(const std::shared_ptr<const std::string>&) {}
+  // A delivery that found the send queue full: the stream is closing; the policy may
+  // keep the stanza (c2s re-routes it with the unacknowledged ones).
+  virtual void on_overflow(std::shared_ptr<const std::string>) {}
   // Why the stream ended: the peer closed its stream cleanly, or we sent this error.
   bool peer_closed() const { return peer_closed_; }
   std::optional<xmpp::StreamError> close_error() const { return close_error_; }
@@ -141,6 +144,7 @@ class StreamIn : public core::Session,
   bool closing_ = false;
   bool finished_ = false;
   bool peer_closed_ = false;
+  bool output_closed_ = false;  // </stream:stream> is queued: nothing may follow
   std::optional<xmpp::StreamError> close_error_;
   std::size_t track_id_ = 0;
 };

@@ -472,3 +472,72 @@ def test_too_many_unacknowledged_stanzas_end_the_session(server, users):
     assert bodies == [f"flood{i}" for i in range(60)]
     a2.close()
     b.close()
+
+
+def test_slixmpp_resumes_after_losing_its_connection(server, users):
+    """A real client (slixmpp's XEP-0198 plugin): it enables resumable stream management by
+    itself, loses its TCP connection, reconnects and resumes; the message sent to it while
+    it was away arrives once, and it is still the same full JID."""
+    import asyncio
+    import slixclient as sx
+    jid, pw = users("sm15a")
+    b = login(server, users, "sm15b")
+
+    async def scenario():
+        s = sx.connect(jid, pw, server.port, "SCRAM-SHA-256", resource="phone")
+        s.client.register_plugin("xep_0198")
+        enabled, resumed = asyncio.Event(), asyncio.Event()
+        s.client.add_event_handler("sm_enabled", lambda _: enabled.set())
+        s.client.add_event_handler("session_resumed", lambda _: resumed.set())
+        assert await s.started == "session"
+        await asyncio.wait_for(enabled.wait(), 5)
+        s.client.send_presence()
+        await s.client["xep_0199"].ping("localhost", timeout=5)
+        full = str(s.jid)
+        b.message(full, "before")
+        m = await asyncio.wait_for(s.messages.get(), 5)
+        assert m["body"] == "before"
+
+        s.client.transport.abort()  # the network goes away: no </stream:stream>
+        await asyncio.sleep(0.5)
+        b.message(full, "while-away")
+        b.sync()
+        s.client.connect(address=("127.0.0.1", server.port), force_starttls=True)
+        await asyncio.wait_for(resumed.wait(), 10)
+        m = await asyncio.wait_for(s.messages.get(), 5)
+        assert m["body"] == "while-away", m
+        assert str(s.jid) == full
+        await asyncio.sleep(1.0)
+        assert s.messages.empty(), f"delivered twice: {s.messages.get_nowait()['body']}"
+    sx.run(scenario, timeout=30)
+    b.close()
+
+
+def test_shutdown_stores_what_waiting_sessions_never_acknowledged(make_server):
+    """SIGTERM while a session waits for resumption, and while another is connected with
+    unacknowledged messages: both sessions end, their messages go to offline storage
+    before the process exits (status 0), and are delivered after the restart."""
+    users = {"shut1@localhost": "shut1-pw", "shut2@localhost": "shut2-pw", "shutb@localhost": "shutb-pw"}
+    srv = make_server({"stream_management": {"resume_timeout": 300}}, users=users)
+    waiting = rawclient.login(srv.port, "shut1", "shut1-pw")
+    connected = rawclient.login(srv.port, "shut2", "shut2-pw")
+    b = rawclient.login(srv.port, "shutb", "shutb-pw")
+    sms = [Sm(waiting), Sm(connected)]
+    for sm in sms:
+        sm.enable()
+        sm.c.send_presence()
+    b.message("shut1@localhost", "to-waiting")
+    b.message("shut2@localhost", "to-connected")
+    for sm, body in zip(sms, ("to-waiting", "to-connected")):
+        assert [e.findtext(q(NS_CLIENT, "body")) for e in sm.messages(1.0)] == [body]
+    cut(waiting)
+    time.sleep(0.5)  # the server notices: the session hibernates
+    b.close()
+    assert srv.stop() == 0
+    srv.start()
+    for user in ("shut1", "shut2"):
+        c = rawclient.login(srv.port, user, f"{user}-pw")
+        c.send("<presence/>")
+        el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), what=f"{user}'s stored message")
+        assert el.findtext(q(NS_CLIENT, "body")) == ("to-waiting" if user == "shut1" else "to-connected")
+        c.close()

@@ -114,6 +114,7 @@ class Carbons final : public core::Module {
     for (auto& other : host_->server().directory().resources(user)) {
       if (!other->carbons.load() || !other->available.load()) continue;
       if (std::find(got.begin(), got.end(), other.get()) != got.end()) continue;
+      if (!host_->may_deliver(*other, ev)) continue;  // that resource's access rules refuse the sender
       core::Router::send_to(*other, wrap("received", user, *other, ev.stanza));
     }
   }

@@ -91,14 +91,8 @@ class Mam final : public core::Module {
     ev.on("iq-set/bare/" + ns + ":prefs", 0, [this](core::StanzaEvent& e) { return prefs_set(e); });
     ev.on("iq-get/bare/" + ns + ":metadata", 0, [this](core::StanzaEvent& e) { return metadata(e); });
 
-    // Workers do not run yet while modules load: the retention task starts with the
-    // first bound session, on worker 0.
-    if (cfg.archive.retention_days > 0) {
-      host.on_session_bound([this](std::shared_ptr<core::Session>) -> awaitable<void> {
-        start_retention();
-        co_return;
-      });
-    }
+    // Once the workers run: one task per process, on worker 0.
+    if (cfg.archive.retention_days > 0) host.server().on_started([this] { start_retention(); });
   }
 
  private:

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "server/core/host.hpp"
 #include "server/core/router.hpp"
@@ -110,7 +110,15 @@ class Offline final : public core::Module {
     }
     if (failed) co_return co_await reply_error(ev, StanzaError::internal_server_error, "offline storage is unavailable");
     switch (put) {
-      case storage::OfflineStore::Put::stored: co_return core::Result::handled;
+      case storage::OfflineStore::Put::stored: {
+        // The user may have come online while this was being stored, after the delivery
+        // at their initial presence had read the store: hand it over now.
+        std::shared_ptr<core::Session> online;
+        for (auto& s : ev.host.server().directory().resources(ev.to))
+          if (s->available.load() && s->priority.load() >= 0 && !s->ending.load()) online = s;
+        if (online) co_await deliver(online);
+        co_return core::Result::handled;
+      }
       case storage::OfflineStore::Put::full:
         spdlog::info("offline storage of {} is full ({} messages): bouncing", ev.to.bare_str(), limit);
         co_return co_await reply_error(ev, StanzaError::resource_constraint, "the recipient's offline storage is full");
@@ -125,10 +133,15 @@ class Offline final : public core::Module {
   awaitable<void> deliver(std::shared_ptr<core::Session> session) {
     const auto user = session->jid().bare();
     // One delivery per user at a time: two resources coming online together must not
-    // both send what they loaded before either removed it. The second finds it gone.
+    // both send what they loaded before either removed it. A request that finds one
+    // running marks it to look again before it finishes (a message stored meanwhile).
     {
       std::lock_guard lock(mutex_);
-      if (!delivering_.insert(user.bare_str()).second) co_return;
+      auto [it, inserted] = delivering_.try_emplace(user.bare_str(), false);
+      if (!inserted) {
+        it->second = true;
+        co_return;
+      }
     }
     struct Release {
       Offline* self;
@@ -138,26 +151,36 @@ class Offline final : public core::Module {
         self->delivering_.erase(user);
       }
     } release{this, user.bare_str()};
+    while (co_await deliver_stored(session, user)) {
+      std::lock_guard lock(mutex_);
+      auto& again = delivering_[user.bare_str()];
+      if (!again) break;
+      again = false;
+    }
+  }
+
+  // Sends and removes everything stored; false if the session went away meanwhile.
+  awaitable<bool> deliver_stored(const std::shared_ptr<core::Session>& session, const xmpp::Jid& user) {
     auto& store = core::Worker::current()->offline();
     for (;;) {
       auto batch = co_await store.load(user.domain(), user.local(), kBatch);
-      if (batch.empty()) co_return;
+      if (batch.empty()) co_return true;
       std::vector<std::int64_t> ids;
       ids.reserve(batch.size());
       // A session that went away meanwhile leaves the rest stored for the next login.
-      if (!session->available.load() || host_->server().directory().find(session->jid()) != session) co_return;
+      if (!session->available.load() || host_->server().directory().find(session->jid()) != session) co_return false;
       for (auto& m : batch) {
         core::Router::send_to(*session, std::make_shared<const std::string>(std::move(m.stanza)));
         ids.push_back(m.id);
       }
       co_await store.remove(user.domain(), user.local(), std::move(ids));
-      if (batch.size() < kBatch) co_return;
+      if (batch.size() < kBatch) co_return true;
     }
   }
 
   core::Host* host_ = nullptr;
   std::mutex mutex_;
-  std::unordered_set<std::string> delivering_;
+  std::unordered_map<std::string, bool> delivering_;  // user -> look again when done
 };
 
 }  // namespace
