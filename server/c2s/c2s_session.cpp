@@ -51,14 +51,6 @@ std::optional<std::uint32_t> parse_h(std::string_view text) {
   return value;
 }
 
-std::string utc_stamp(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Messages that are copies of others (carbons, archive results): never re-routed, the
 // original went its own way.
@@ -712,7 +704,7 @@ awaitable<void> C2sSession::drain_reroutes(bool last) {
     if (!stanza->child("delay", "urn:xmpp:delay")) {
       auto& delay = stanza->add("delay", "urn:xmpp:delay");
       delay.set_attr("from", domain_);
-      delay.set_attr("stamp", utc_stamp(item.queued));
+      delay.set_attr("stamp", xmpp::utc_stamp(item.queued));
     }
     ++messages;
     try {

@@ -1,5 +1,7 @@
 #include "server/xmpp/stanza.hpp"
 
+#include <ctime>
+
 #include <array>
 
 #include "server/xml/serializer.hpp"
@@ -103,6 +105,15 @@ xml::Element iq_result(const xml::Element& iq) {
   if (const auto* from = iq.attr("from")) reply.set_attr("to", *from);
   if (const auto* to = iq.attr("to")) reply.set_attr("from", *to);
   return reply;
+}
+
+std::string utc_stamp(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace herald::xmpp

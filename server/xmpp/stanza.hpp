@@ -1,6 +1,7 @@
 // Stanza and stream error vocabulary (RFC 6120 §4.9 and §8.3) and small stanza helpers.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,5 +42,8 @@ std::optional<xml::Element> error_reply(const xml::Element& stanza, StanzaError,
                                         std::string_view text = {});
 // <iq type='result' id=...> with to/from swapped and no payload.
 xml::Element iq_result(const xml::Element& iq);
+
+// XEP-0082 date-time in UTC to the second ("2026-11-21T10:00:00Z"), for <delay/> stamps.
+std::string utc_stamp(std::chrono::system_clock::time_point t);
 
 }  // namespace herald::xmpp

@@ -541,3 +541,26 @@ def test_shutdown_stores_what_waiting_sessions_never_acknowledged(make_server):
         el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), what=f"{user}'s stored message")
         assert el.findtext(q(NS_CLIENT, "body")) == ("to-waiting" if user == "shut1" else "to-connected")
         c.close()
+
+
+def test_resume_timeout_hands_unacknowledged_to_another_resource(server, users):
+    """The user has a second available resource: when the first session expires
+    unresumed, what it never acknowledged goes to that resource (with a <delay/>), not to
+    offline storage."""
+    jid, pw = users("sm16a")
+    phone = login(server, users, "sm16a", resource="phone")
+    desk = login(server, users, "sm16a", resource="desk")
+    b = login(server, users, "sm16b")
+    sm = Sm(phone)
+    sm.enable()
+    phone.send("<presence><priority>5</priority></presence>")
+    phone.sync()
+    desk.send_presence()  # priority 0: bare-JID messages go to the phone
+    b.message(jid, "to-phone")
+    assert [e.findtext(q(NS_CLIENT, "body")) for e in sm.messages(1.0)] == ["to-phone"]
+    cut(phone)
+    el = desk.wait_for(lambda e: e.tag == q(NS_CLIENT, "message") and e.findtext(q(NS_CLIENT, "body")) == "to-phone",
+                       timeout=RESUME_TIMEOUT + 5, what="the phone's unacknowledged message")
+    assert el.find(q(NS_DELAY, "delay")) is not None, show(el)
+    desk.close()
+    b.close()

@@ -27,14 +27,6 @@ using xmpp::StanzaError;
 constexpr std::string_view kHints = "urn:xmpp:hints";
 constexpr std::size_t kBatch = 100;
 
-std::string utc_stamp(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 enum class Keep { store, drop };
 
@@ -95,7 +87,7 @@ class Offline final : public core::Module {
     if (!ev.stanza.child("delay", "urn:xmpp:delay")) {
       auto& delay = ev.stanza.add("delay", "urn:xmpp:delay");
       delay.set_attr("from", ev.host.domain());
-      delay.set_attr("stamp", utc_stamp(std::chrono::system_clock::now()));
+      delay.set_attr("stamp", xmpp::utc_stamp(std::chrono::system_clock::now()));
       delay.add_text("Offline Storage");
     }
     const auto limit = ev.host.server().config().offline.max_messages;

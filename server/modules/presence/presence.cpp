@@ -29,14 +29,6 @@ constexpr std::string_view kLast = "jabber:iq:last";
 using DirectedSet = std::unordered_set<std::string>;
 const std::string kDirectedKey = "presence.directed";
 
-std::string utc_stamp(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 xml::Element presence(std::string_view from, std::string_view to, std::string_view type = {}) {
   xml::Element p("presence", "jabber:client");
@@ -442,7 +434,7 @@ class Presence final : public core::Module {
         if (!last->status.empty()) reply.add("status").add_text(last->status);
         auto& delay = reply.add("delay", "urn:xmpp:delay");
         delay.set_attr("from", user.domain());
-        delay.set_attr("stamp", utc_stamp(last->logout_at));
+        delay.set_attr("stamp", xmpp::utc_stamp(last->logout_at));
       }
     } catch (const std::exception& e) {
       spdlog::warn("last presence of {}: {}", user.bare_str(), e.what());

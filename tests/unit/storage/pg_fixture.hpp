@@ -12,7 +12,10 @@
 #include <string>
 
 #include "server/net/asio.hpp"
+#include "storage/pg/account_store.hpp"
 #include "storage/pg/pool.hpp"
+#include "storage/pg/schema.hpp"
+#include "storage/stores.hpp"
 
 namespace herald::storage::test {
 
@@ -92,6 +95,29 @@ class TestSchema {
   }
 
   std::string base_, name_, conninfo_;
+};
+
+// What every store test starts from: its own schema, a pool, the account store; setup()
+// migrates and creates the accounts (domain example.com). Test files derive and add the
+// store they test.
+struct StoreEnv {
+  explicit StoreEnv(const std::string& conninfo, std::size_t size = 2)
+      : schema(conninfo), pool(io, schema.options(size)) {}
+  TestSchema schema;
+  asio::io_context io;
+  pg::Pool pool;
+  std::unique_ptr<AccountStore> accounts = pg::make_account_store(pool);
+
+  awaitable<void> setup(std::vector<std::string> users) {
+    co_await migrate(pool);
+    for (const auto& u : users) {
+      REQUIRE(co_await accounts->create("example.com", u, herald::sasl::Credentials()));
+    }
+  }
+  awaitable<std::int64_t> count(std::string sql) {
+    auto rows = co_await pool.query(std::move(sql));
+    co_return rows.integer(0, 0);
+  }
 };
 
 }  // namespace herald::storage::test

@@ -96,27 +96,12 @@ Clock::time_point stamp(int n) {
          123456us;
 }
 
-struct Env {
+struct Env : StoreEnv {
   explicit Env(const std::string& conninfo, std::size_t size = 2,
                std::size_t expire_batch = pg::archive_sql::kExpireBatch)
-      : schema(conninfo), pool(io, schema.options(size)),
-        archive(pg::make_archive_store(pool, expire_batch)) {}
-  TestSchema schema;
-  asio::io_context io;
-  pg::Pool pool;
-  std::unique_ptr<AccountStore> accounts = pg::make_account_store(pool);
+      : StoreEnv(conninfo, size), archive(pg::make_archive_store(pool, expire_batch)) {}
   std::unique_ptr<ArchiveStore> archive;
 
-  awaitable<void> setup(Strings users) {
-    co_await migrate(pool);
-    for (const auto& u : users) {
-      REQUIRE(co_await accounts->create(D, u, herald::sasl::Credentials()));
-    }
-  }
-  awaitable<std::int64_t> count(std::string sql) {
-    auto rows = co_await pool.query(std::move(sql));
-    co_return rows.integer(0, 0);
-  }
   // Each owner's messages get stamp(0), stamp(1), ... in archive order.
   awaitable<void> stamp_all() {
     co_await pool.query(

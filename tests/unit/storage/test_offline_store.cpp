@@ -56,25 +56,10 @@ Ids ids(const std::vector<OfflineMessage>& messages) {
 std::string msg(int n) { return "<message id='m" + std::to_string(n) + "'><body>" +
                                 std::to_string(n) + "</body></message>"; }
 
-struct Env {
-  explicit Env(const std::string& conninfo, std::size_t size = 2)
-      : schema(conninfo), pool(io, schema.options(size)) {}
-  TestSchema schema;
-  asio::io_context io;
-  pg::Pool pool;
-  std::unique_ptr<AccountStore> accounts = pg::make_account_store(pool);
+struct Env : StoreEnv {
+  using StoreEnv::StoreEnv;
   std::unique_ptr<OfflineStore> offline = pg::make_offline_store(pool);
 
-  awaitable<void> setup(Strings names) {
-    co_await migrate(pool);
-    for (const auto& u : names) {
-      REQUIRE(co_await accounts->create(D, u, herald::sasl::Credentials()));
-    }
-  }
-  awaitable<std::int64_t> count(std::string sql) {
-    auto rows = co_await pool.query(std::move(sql));
-    co_return rows.integer(0, 0);
-  }
 };
 
 }  // namespace

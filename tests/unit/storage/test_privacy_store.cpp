@@ -126,25 +126,10 @@ PrivacyList everything() {
                item(Type::jid, "", false, 2, privacy_kind::iq)});
 }
 
-struct Env {
-  explicit Env(const std::string& conninfo, std::size_t size = 2)
-      : schema(conninfo), pool(io, schema.options(size)) {}
-  TestSchema schema;
-  asio::io_context io;
-  pg::Pool pool;
-  std::unique_ptr<AccountStore> accounts = pg::make_account_store(pool);
+struct Env : StoreEnv {
+  using StoreEnv::StoreEnv;
   std::unique_ptr<PrivacyStore> privacy = pg::make_privacy_store(pool);
 
-  awaitable<void> setup(Strings users) {
-    co_await migrate(pool);
-    for (const auto& u : users) {
-      REQUIRE(co_await accounts->create(D, u, herald::sasl::Credentials()));
-    }
-  }
-  awaitable<std::int64_t> count(std::string sql) {
-    auto rows = co_await pool.query(std::move(sql));
-    co_return rows.integer(0, 0);
-  }
   // The row versions of a list's rows (the list row, then its items): unchanged when
   // nothing rewrote them.
   awaitable<std::string> row_versions(std::string user, std::string name) {

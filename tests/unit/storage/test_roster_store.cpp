@@ -85,25 +85,10 @@ Strings contacts(const Roster& roster) {
   return out;
 }
 
-struct Env {
-  explicit Env(const std::string& conninfo, std::size_t size = 2)
-      : schema(conninfo), pool(io, schema.options(size)) {}
-  TestSchema schema;
-  asio::io_context io;
-  pg::Pool pool;
-  std::unique_ptr<AccountStore> accounts = pg::make_account_store(pool);
+struct Env : StoreEnv {
+  using StoreEnv::StoreEnv;
   std::unique_ptr<RosterStore> roster = pg::make_roster_store(pool);
 
-  awaitable<void> setup(Strings users) {
-    co_await migrate(pool);
-    for (const auto& u : users) {
-      REQUIRE(co_await accounts->create(D, u, herald::sasl::Credentials()));
-    }
-  }
-  awaitable<std::int64_t> count(std::string sql) {
-    auto rows = co_await pool.query(std::move(sql));
-    co_return rows.integer(0, 0);
-  }
 };
 
 }  // namespace
