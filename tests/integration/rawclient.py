@@ -253,6 +253,7 @@ class Client:
         if isinstance(data, str):
             data = data.encode()
         self.transcript.append("C: " + data.decode("utf-8", "replace")[:2000])
+        self.sock.settimeout(self.timeout)  # reads leave their own (short) deadline behind
         self.sock.sendall(data)
 
     def _feed(self, data):

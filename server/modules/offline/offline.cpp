@@ -91,6 +91,7 @@ class Offline final : public core::Module {
       delay.add_text("Offline Storage");
     }
     const auto limit = ev.host.server().config().offline.max_messages;
+    if (limit == 0) co_return co_await reply_error(ev, StanzaError::resource_constraint, "offline storage is off");
     auto serialized = xml::serialize(ev.stanza);
     storage::OfflineStore::Put put = storage::OfflineStore::Put::no_account;
     bool failed = false;
