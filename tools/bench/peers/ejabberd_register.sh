@@ -1,5 +1,8 @@
 #!/bin/sh
-# usage: reg_rpc.sh N PREFIX  -> registers PREFIX1..PREFIXN @localhost with password pw<i> in ONE rpc call
+# usage: ejabberd_register.sh N PREFIX
+# Registers PREFIX1..PREFIXN@localhost (password pw<i>) on the running node
+# ejabberd_bench@localhost (see ejabberdctl.cfg) in one Erlang RPC call.
+case "$1" in -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 N=${1:-1000}; PFX=${2:-u}
 exec erl -sname "reg$$@localhost" -hidden -noinput -eval "
 N = $N, P = <<\"$PFX\">>, T0 = erlang:monotonic_time(millisecond),
