@@ -344,7 +344,7 @@ void C2sSession::send_keepalive_probe() {
 }
 
 void C2sSession::on_closed() {
-  if (!bound_ || resumed_away_ || ended_) return;
+  if (!bound_ || resumed_away_ || ending.load()) return;
   // A connection that broke (no </stream:stream>, no stream error from us other than the
   // ping timeout) leaves a resumable session waiting (XEP-0198 §5).
   const auto error = close_error();
@@ -369,7 +369,7 @@ void C2sSession::deliver(std::shared_ptr<const std::string> xml) {
     asio::post(next->worker_.io(), [next, xml = std::move(xml)]() mutable { next->deliver(std::move(xml)); });
     return;
   }
-  if (ended_) {
+  if (ending.load()) {
     // In flight when the session ended: it goes where the session's unacknowledged
     // stanzas went, after them.
     std::deque<SmQueue::Item> one;
@@ -439,12 +439,10 @@ void C2sSession::request_ack() {
   });
 }
 
-void C2sSession::sm_failed(std::string_view condition, std::string_view ns) {
+void C2sSession::sm_failed(std::string_view condition) {
   std::string out = "<failed xmlns='urn:xmpp:sm:3'><";
   out += condition;
-  out += " xmlns='";
-  out += ns;
-  out += "'/></failed>";
+  out += " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>";
   send_nonza(std::move(out));
 }
 
@@ -545,7 +543,7 @@ void C2sSession::surrender(std::shared_ptr<C2sSession> next, std::uint32_t h) {
     const std::uint32_t sent = sm_.out.sent_count();
     asio::post(next->worker_.io(), [next, why, h, sent] { next->resume_failed(why, h, sent); });
   };
-  if (resumed_away_ || ended_ || !bound_ || !sm_.resumable || deferred_surrender_) return refuse(ResumeFailure::not_found);
+  if (resumed_away_ || ending.load() || !bound_ || !sm_.resumable || deferred_surrender_) return refuse(ResumeFailure::not_found);
   // Being closed on purpose (replaced, a policy violation, the client's own
   // </stream:stream>): not resumable. Only a broken or timed-out connection is.
   if (!hibernating_ && finished_or_closing()) {
@@ -643,7 +641,7 @@ void C2sSession::hibernate() {
 }
 
 void C2sSession::expire() {
-  if (resumed_away_ || ended_) return;
+  if (resumed_away_ || ending.load()) return;
   if (hibernating_) spdlog::info("{}: not resumed in time; the session ends", jid_.str());
   hibernating_ = false;
   if (hibernation_) hibernation_->cancel();
@@ -652,9 +650,7 @@ void C2sSession::expire() {
 }
 
 void C2sSession::end_session() {
-  if (ended_) return;
-  ended_ = true;
-  ending.store(true);
+  if (ending.exchange(true)) return;
   if (!sm_.id.empty()) {
     auto& r = registry();
     std::lock_guard lock(r.mutex);
@@ -708,7 +704,7 @@ awaitable<void> C2sSession::drain_reroutes(bool last) {
     }
     ++messages;
     try {
-      co_await server_.router().redeliver(std::move(*stanza), this);
+      co_await server_.router().redeliver(std::move(*stanza));
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot re-route an unacknowledged message: {}", jid_.str(), e.what());
     }

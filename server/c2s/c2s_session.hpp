@@ -48,7 +48,7 @@ class C2sSession final : public stream::StreamIn {
   void on_overflow(std::shared_ptr<const std::string> xml) override;
   void handle_sm(const xml::Element& element);
   awaitable<void> handle_resume(const xml::Element& element);
-  void sm_failed(std::string_view condition, std::string_view ns = "urn:ietf:params:xml:ns:xmpp-stanzas");
+  void sm_failed(std::string_view condition);  // <failed/> with a stanza error condition
   void request_ack();
   void handle_ack(const xml::Element& a);
   void close_handled_too_high(std::uint32_t h);
@@ -86,7 +86,6 @@ class C2sSession final : public stream::StreamIn {
   } sm_;
   bool hibernating_ = false;      // connection lost, waiting to be resumed
   bool resumed_away_ = false;     // a new connection took this session over
-  bool ended_ = false;            // the session is over (closed hooks ran)
   bool resuming_ = false;         // this connection is taking over another session
   std::weak_ptr<C2sSession> successor_;
   std::unique_ptr<asio::steady_timer> hibernation_;

@@ -218,7 +218,7 @@ awaitable<void> Router::default_local(StanzaEvent& ev, Kind kind, std::string_vi
   }
 }
 
-awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* exclude) {
+awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, bool redelivery) {
   auto& stanza = ev.stanza;
   auto type = stanza.attr_or("type");
   if (type.empty()) type = "normal";
@@ -230,7 +230,7 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* 
 
   auto sessions = server_.directory().resources(ev.to);
   std::erase_if(sessions, [&](const auto& s) {
-    return !s->available.load() || s->priority.load() < 0 || s.get() == exclude || (exclude && s->ending.load());
+    return !s->available.load() || s->priority.load() < 0 || (redelivery && s->ending.load());
   });
   if (!sessions.empty()) {
     std::erase_if(sessions, [&](const auto& s) { return !ev.host.may_deliver(*s, ev); });
@@ -257,8 +257,7 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* 
         got.push_back(s.get());
       }
     }
-    // A re-routed message already had its carbons when it was first delivered.
-    if (!exclude) ev.host.delivered(ev, got);
+    if (!redelivery) ev.host.delivered(ev, got);
     co_return;
   }
 
@@ -283,14 +282,14 @@ awaitable<void> Router::deliver_message_to_bare(StanzaEvent& ev, const Session* 
   co_await bounce(stanza, StanzaError::service_unavailable);
 }
 
-awaitable<void> Router::redeliver(xml::Element message, const Session* from) {
+awaitable<void> Router::redeliver(xml::Element message) {
   auto to = Jid::parse(message.attr_or("to"));
   auto sender = Jid::parse(message.attr_or("from"));
   if (!to || !sender) co_return;
   Host* host = server_.host(to->domain());
   if (!host || to->is_domain()) co_return;
   StanzaEvent ev{*host, message, *sender, to->bare(), nullptr};
-  co_await deliver_message_to_bare(ev, from);
+  co_await deliver_message_to_bare(ev, true);
 }
 
 void Router::update_availability(Session& session, const xml::Element& presence) {

@@ -42,14 +42,16 @@ class Router {
   static void send_to(Session& session, std::shared_ptr<const std::string> xml);
 
   // Default delivery once hooks have passed. Modules may call these too.
-  // `exclude`: a session that must not get it (one that is ending, see redeliver()).
-  awaitable<void> deliver_message_to_bare(StanzaEvent& ev, const Session* exclude = nullptr);
+  // `redelivery`: see redeliver().
+  awaitable<void> deliver_message_to_bare(StanzaEvent& ev, bool redelivery = false);
   // A message that was on its way to a session that ended before the client acknowledged
   // it (XEP-0198): delivered as if sent to the user's bare JID now (another resource,
   // offline storage, or a bounce) without the inbound events, which it already passed.
-  // `from` is the ending session, which stays in the directory until its re-routing is
-  // done (so what still arrives for it queues behind, in order) and is skipped here.
-  awaitable<void> redeliver(xml::Element message, const Session* from);
+  // Sessions that are ending (Session::ending) stay in the directory until their
+  // re-routing is done, so what still arrives for them queues behind in order; they are
+  // skipped here (no ping-pong between two), and delivery observers are not told again
+  // (the carbons went out at the first delivery).
+  awaitable<void> redeliver(xml::Element message);
   void update_availability(Session& session, const xml::Element& presence);
 
  private:

@@ -35,7 +35,7 @@ def test_rules_hold_without_the_database(make_server):
         cut_database(srv.dbname)
         # The cut is real: what needs the database now fails (a message to an offline
         # account needs an account lookup).
-        f.send(f"<message to='nobody-here@localhost' id='m0' type='chat'><body>x</body></message>")
+        f.send("<message to='nobody-here@localhost' id='m0' type='chat'><body>x</body></message>")
         err = rc.stanza_error(error_for(f, "m0"))
         assert err is not None and err[1] == "internal-server-error", err
 

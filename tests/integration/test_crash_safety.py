@@ -8,7 +8,6 @@ recipient's archive. The test counts messages sent, acknowledged, delivered, sto
 archived and bounced, prints them, and fails if any acknowledged message is missing.
 """
 import re
-import socket
 import threading
 import time
 

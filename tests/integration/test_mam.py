@@ -6,8 +6,6 @@ access control, a real client (slixmpp's xep_0313), archiving disabled, and rete
 
 Every test uses fresh accounts (flows.new_user), so each archive starts empty. The
 helpers here are also used by test_stanza_id.py."""
-import asyncio
-import time
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
@@ -15,8 +13,8 @@ import pytest
 import harness
 import rawclient as rc
 import slixclient as sx
-from flows import (assert_error, assert_result, bare, befriend, block, disco_features, error_for, is_iq,
-                   is_message, login, new_user, new_users, online, quiet, take)
+from flows import (assert_error, assert_result, bare, befriend, block, disco_features,
+                   error_for, is_iq, is_message, login, new_users, online, take)
 from rawclient import NS_CLIENT, q
 
 NS_MAM = "urn:xmpp:mam:2"

@@ -13,7 +13,6 @@ message sent after the one under test is stored, and the recipient's first offli
 message must be the marker."""
 import datetime
 
-import pytest
 
 import harness
 import rawclient as rc

@@ -13,7 +13,7 @@ import pytest
 
 import flows
 import rawclient
-from rawclient import NS_CLIENT, NS_SASL, NS_BIND, q, show, stanza_error
+from rawclient import NS_CLIENT, NS_SASL, q, show, stanza_error
 
 NS_SM = "urn:xmpp:sm:3"
 NS_DELAY = "urn:xmpp:delay"
@@ -99,6 +99,24 @@ def resume(c, previd, h):
 def failed_condition(el):
     assert el.tag == q(NS_SM, "failed"), show(el)
     return [c.tag.split("}", 1)[1] for c in el][0]
+
+
+def stored_messages(port, user, password, count, timeout=5):
+    """Logs in as user, sends initial presence and returns the first `count` messages that
+    arrive (offline storage), then closes."""
+    c = rawclient.login(port, user.split("@")[0], password)
+    c.send("<presence/>")
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got.append(c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=timeout,
+                              what=f"stored message {len(got) + 1} of {count} for {user}"))
+    c.close()
+    return got
+
+
+def bodies(messages):
+    return [e.findtext(q(NS_CLIENT, "body")) for e in messages]
 
 
 @pytest.fixture(scope="module")
@@ -257,21 +275,14 @@ def test_resume_timeout_sends_unacknowledged_to_offline_storage(server, users):
                              and (e.get("from") or "").startswith(a_jid), timeout=RESUME_TIMEOUT + 5,
                              what="unavailable presence of the expired session")
     assert unavailable is not None
-    a2 = login(server, users, "sm6a")
-    a2.send("<presence/>")
-    got = []
-    deadline = time.monotonic() + 3
-    while len(got) < 2 and time.monotonic() < deadline:
-        el = a2.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=3, what="offline message")
-        got.append(el)
-    assert [e.findtext(q(NS_CLIENT, "body")) for e in got] == ["before-cut", "during-outage"]
+    got = stored_messages(server.port, *users("sm6a"), 2, timeout=3)
+    assert bodies(got) == ["before-cut", "during-outage"]
     for e in got:
         delay = e.find(q(NS_DELAY, "delay"))
         assert delay is not None and delay.get("stamp"), show(e)
     # And the old SM-ID is gone.
     a3 = authenticated(server, *users("sm6a"))
     assert failed_condition(resume(a3, sm.id, sm.h)) == "item-not-found"
-    a2.close()
     a3.close()
     b.close()
 
@@ -416,11 +427,7 @@ def test_non_resumable_session_ends_at_once(server, users):
     assert [e.findtext(q(NS_CLIENT, "body")) for e in sm.messages(1.0)] == ["n1"]
     cut(a)
     time.sleep(1.0)
-    a2 = login(server, users, "sm12a")
-    a2.send("<presence/>")
-    el = a2.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), what="n1 from offline storage")
-    assert el.findtext(q(NS_CLIENT, "body")) == "n1"
-    a2.close()
+    assert bodies(stored_messages(server.port, *users("sm12a"), 1)) == ["n1"]
     b.close()
 
 
@@ -440,11 +447,7 @@ def test_clean_close_sends_unacknowledged_to_offline_storage(server, users):
     again = authenticated(server, *users("sm13a"))
     assert failed_condition(resume(again, sm.id, 0)) == "item-not-found"
     again.close()
-    a2 = login(server, users, "sm13a")
-    a2.send("<presence/>")
-    el = a2.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), what="c1 from offline storage")
-    assert el.findtext(q(NS_CLIENT, "body")) == "c1"
-    a2.close()
+    assert bodies(stored_messages(server.port, *users("sm13a"), 1)) == ["c1"]
     b.close()
 
 
@@ -462,15 +465,7 @@ def test_too_many_unacknowledged_stanzas_end_the_session(server, users):
     b.sync()
     a.expect_stream_error("policy-violation", timeout=5)
     time.sleep(0.5)
-    a2 = login(server, users, "sm14a")
-    a2.send("<presence/>")
-    bodies = []
-    deadline = time.monotonic() + 5
-    while len(bodies) < 60 and time.monotonic() < deadline:
-        el = a2.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), timeout=5, what="stored flood")
-        bodies.append(el.findtext(q(NS_CLIENT, "body")))
-    assert bodies == [f"flood{i}" for i in range(60)]
-    a2.close()
+    assert bodies(stored_messages(server.port, *users("sm14a"), 60)) == [f"flood{i}" for i in range(60)]
     b.close()
 
 
@@ -535,12 +530,8 @@ def test_shutdown_stores_what_waiting_sessions_never_acknowledged(make_server):
     b.close()
     assert srv.stop() == 0
     srv.start()
-    for user in ("shut1", "shut2"):
-        c = rawclient.login(srv.port, user, f"{user}-pw")
-        c.send("<presence/>")
-        el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "message"), what=f"{user}'s stored message")
-        assert el.findtext(q(NS_CLIENT, "body")) == ("to-waiting" if user == "shut1" else "to-connected")
-        c.close()
+    assert bodies(stored_messages(srv.port, "shut1@localhost", "shut1-pw", 1)) == ["to-waiting"]
+    assert bodies(stored_messages(srv.port, "shut2@localhost", "shut2-pw", 1)) == ["to-connected"]
 
 
 def test_resume_timeout_hands_unacknowledged_to_another_resource(server, users):

@@ -64,6 +64,12 @@ class TableReader {
   void seconds_into(std::string_view key, std::chrono::seconds& out, std::int64_t min, std::int64_t max) {
     if (auto v = integer(key, min, max)) out = std::chrono::seconds(*v);
   }
+  void boolean_into(std::string_view key, bool& out) {
+    if (const auto* node = take(key)) {
+      if (!node->is_boolean()) fail(key, "must be true or false");
+      out = *node->value<bool>();
+    }
+  }
 
   const toml::table* table(std::string_view key) {
     const auto* node = take(key);
@@ -309,17 +315,10 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
   if (const auto* t = top.table("federation")) {
     TableReader r(*t, "federation", source);
     auto& f = cfg.federation;
-    if (const auto* node = r.take("enabled")) {
-      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
-      f.enabled = *node->value<bool>();
-    }
+    r.boolean_into("enabled", f.enabled);
     if (auto v = r.string("ca_file")) f.ca_file = resolve(base_dir, *v);
-    for (const char* key : {"require_valid_certificates", "dialback"}) {
-      if (const auto* node = r.take(key)) {
-        if (!node->is_boolean()) r.fail(key, "must be true or false");
-        (std::string_view(key) == "dialback" ? f.dialback : f.require_valid_certificates) = *node->value<bool>();
-      }
-    }
+    r.boolean_into("require_valid_certificates", f.require_valid_certificates);
+    r.boolean_into("dialback", f.dialback);
     if (const auto* node = r.take("dns_servers")) {
       const auto* arr = node->as_array();
       if (!arr) r.fail("dns_servers", "must be an array of \"address\" or \"address:port\" strings");
@@ -360,10 +359,7 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
   if (const auto* t = top.table("stream_management")) {
     TableReader r(*t, "stream_management", source);
     auto& sm = cfg.stream_management;
-    if (const auto* node = r.take("enabled")) {
-      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
-      sm.enabled = *node->value<bool>();
-    }
+    r.boolean_into("enabled", sm.enabled);
     r.seconds_into("resume_timeout", sm.resume_timeout, 0, 86400);
     r.integer_into("max_unacked", sm.max_unacked, 10, 1'000'000);
     r.reject_unknown();
@@ -372,10 +368,7 @@ Config parse(std::string_view text, const std::filesystem::path& base_dir, const
   if (const auto* t = top.table("archive")) {
     TableReader r(*t, "archive", source);
     auto& a = cfg.archive;
-    if (const auto* node = r.take("enabled")) {
-      if (!node->is_boolean()) r.fail("enabled", "must be true or false");
-      a.enabled = *node->value<bool>();
-    }
+    r.boolean_into("enabled", a.enabled);
     if (auto v = r.string("default")) {
       if (*v == "always") a.default_mode = Archive::Default::always;
       else if (*v == "never") a.default_mode = Archive::Default::never;

@@ -59,7 +59,6 @@ std::string msg(int n) { return "<message id='m" + std::to_string(n) + "'><body>
 struct Env : StoreEnv {
   using StoreEnv::StoreEnv;
   std::unique_ptr<OfflineStore> offline = pg::make_offline_store(pool);
-
 };
 
 }  // namespace
