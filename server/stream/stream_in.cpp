@@ -40,7 +40,7 @@ StreamIn::StreamIn(core::Server& server, core::Worker& worker, asio::ip::tcp::so
       server_(server),
       worker_(worker),
       listener_(listener),
-      stream_(std::move(socket), server.tls().default_context()),
+      stream_(std::move(socket), server.tls().default_context().native_handle()),
       content_ns_(std::move(content_ns)),
       wake_(worker.io()),
       flushed_(worker.io()),
@@ -48,19 +48,19 @@ StreamIn::StreamIn(core::Server& server, core::Worker& worker, asio::ip::tcp::so
       keepalive_(worker.io()),
       last_read_(std::chrono::steady_clock::now()) {
   boost::system::error_code ec;
-  auto ep = stream_.next_layer().remote_endpoint(ec);
+  auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) {
     auto addr = ep.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
     remote_address_ = addr.to_string();
   }
-  stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
-  stream_.next_layer().set_option(asio::socket_base::keep_alive(true), ec);
+  stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  stream_.socket().set_option(asio::socket_base::keep_alive(true), ec);
   // Kernel keepalive probes on the same bound as our pings: a peer whose machine vanished
   // (no FIN, no RST) is found even while we have nothing to send.
   const auto& k = server.config().keepalive;
-  const int fd = stream_.next_layer().native_handle();
+  const int fd = stream_.socket().native_handle();
   const int idle = static_cast<int>(k.ping_interval.count());
   const int count = 3;
   const int interval = std::max(1, static_cast<int>(k.ping_timeout.count()) / count);
@@ -171,14 +171,20 @@ void StreamIn::on_stream_close() {
 
 // --- reading ----------------------------------------------------------------------------
 
+// One read buffer per worker thread, not per connection: bytes are handed to the parser
+// (which keeps what it does not consume) before the reader can suspend again, so an idle
+// session holds no read buffer (docs/performance.md: memory per idle session).
+namespace {
+thread_local std::array<char, 16384> read_buffer;
+}
+
 awaitable<std::size_t> StreamIn::read_some() {
-  if (tls_) co_return co_await stream_.async_read_some(asio::buffer(buffer_), use_awaitable);
-  co_return co_await stream_.next_layer().async_read_some(asio::buffer(buffer_), use_awaitable);
+  co_return co_await stream_.read_some(asio::buffer(read_buffer));
 }
 
 awaitable<void> StreamIn::handshake() {
   handshaking_ = true;
-  co_await stream_.async_handshake(asio::ssl::stream_base::server, use_awaitable);
+  co_await stream_.handshake();
   handshaking_ = false;
   tls_ = true;
   spdlog::debug("{}: TLS established ({}, {})", remote_address_, SSL_get_version(native_ssl()),
@@ -194,7 +200,7 @@ awaitable<void> StreamIn::reader() {
       const std::size_t n = co_await read_some();
       last_read_ = std::chrono::steady_clock::now();
       parser_replaced_ = false;
-      auto status = parser_->feed(std::string_view(buffer_.data(), n));
+      auto status = parser_->feed(std::string_view(read_buffer.data(), n));
       for (;;) {
         co_await process_pending();
         if (closing_) break;
@@ -402,7 +408,6 @@ awaitable<void> StreamIn::flush() {
 awaitable<void> StreamIn::writer() {
   auto self = shared_from_this();
   std::vector<std::shared_ptr<const std::string>> batch;
-  std::vector<asio::const_buffer> buffers;
   try {
     for (;;) {
       if (queue_.empty()) {
@@ -421,21 +426,27 @@ awaitable<void> StreamIn::writer() {
         co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
+      // Everything queued (up to kMaxBatch stanzas) goes out in one write: under TLS one
+      // SSL_write, so the stanzas share records and system calls.
       batch.clear();
-      buffers.clear();
+      std::size_t total = 0;
       while (!queue_.empty() && batch.size() < kMaxBatch) {
+        total += queue_.front()->size();
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
-        buffers.emplace_back(asio::buffer(*batch.back()));
       }
       writing_ = true;
-      if (tls_) {
-        co_await asio::async_write(stream_, buffers, use_awaitable);
+      if (batch.size() == 1) {
+        co_await stream_.write(*batch.front());
       } else {
-        co_await asio::async_write(stream_.next_layer(), buffers, use_awaitable);
+        std::string joined;
+        joined.reserve(total);
+        for (const auto& b : batch) joined += *b;
+        co_await stream_.write(joined);
       }
       writing_ = false;
       for (const auto& b : batch) queued_bytes_ -= b->size();
+      batch.clear();  // an idle session keeps no written stanza
     }
   } catch (const boost::system::system_error& e) {
     spdlog::debug("{}: write failed: {}", remote_address_, e.code().message());
@@ -491,9 +502,7 @@ void StreamIn::finish() {
   keepalive_.cancel();
   wake_.cancel();
   flushed_.cancel();
-  auto& socket = stream_.lowest_layer();
-  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket.close(ec);
+  stream_.close();
   worker_.untrack(track_id_);
 }
 

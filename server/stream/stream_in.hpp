@@ -19,6 +19,7 @@
 #include "server/core/config/config.hpp"
 #include "server/core/session.hpp"
 #include "server/net/asio.hpp"
+#include "server/net/tls_socket.hpp"
 #include "server/xml/stream_parser.hpp"
 #include "server/xmpp/stanza.hpp"
 
@@ -123,12 +124,11 @@ class StreamIn : public core::Session,
   std::string header_xml(std::string_view from) const;
   void enqueue(std::shared_ptr<const std::string> xml, bool stanza);
 
-  asio::ssl::stream<asio::ip::tcp::socket> stream_;
+  net::TlsSocket stream_;
   std::string content_ns_;
   std::unique_ptr<xml::StreamParser> parser_;
   bool parser_replaced_ = false;
   std::deque<Pending> pending_;
-  std::array<char, 8192> buffer_;
 
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
