@@ -18,6 +18,8 @@ void clear_errors() { ERR_clear_error(); }
 TlsSocket::TlsSocket(asio::ip::tcp::socket socket, SSL_CTX* context)
     : socket_(std::move(socket)), ssl_(SSL_new(context)) {
   if (!ssl_) throw std::bad_alloc();
+  // Reads and writes happen here, synchronously, once Asio says the socket is ready.
+  socket_.non_blocking(true);
   // No record buffers while idle; write() may be retried with its buffer unchanged.
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
@@ -53,7 +55,6 @@ awaitable<void> TlsSocket::wait_or_throw(int ret, const char* what) {
 }
 
 awaitable<void> TlsSocket::handshake() {
-  socket_.native_non_blocking(true);
   if (SSL_set_fd(ssl_, socket_.native_handle()) != 1)
     throw boost::system::system_error(asio::error::bad_descriptor, "SSL_set_fd");
   for (;;) {
@@ -67,16 +68,34 @@ awaitable<void> TlsSocket::handshake() {
 }
 
 awaitable<std::size_t> TlsSocket::read_some(asio::mutable_buffer buffer) {
-  if (!tls_) co_return co_await socket_.async_read_some(buffer, use_awaitable);
-  // Wait for bytes before asking OpenSSL for a record: SSL_read allocates its 17 KiB
-  // record buffer on entry, so a session parked inside it would hold one while idle.
+  // Wait for bytes, then read them here, synchronously: the caller's buffer may be shared
+  // by every connection of the thread (an async_read_some would fill it inside the
+  // reactor, before this coroutine resumes, while other connections' handlers run). And
+  // SSL_read allocates its 17 KiB record buffer on entry, so a session parked inside it
+  // would hold one while idle.
+  if (!tls_) {
+    for (;;) {
+      co_await socket_.async_wait(asio::socket_base::wait_read, use_awaitable);
+      boost::system::error_code ec;
+      const std::size_t n = socket_.read_some(buffer, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+      if (ec) throw boost::system::system_error(ec, "read");
+      co_return n;
+    }
+  }
   if (!SSL_has_pending(ssl_)) co_await socket_.async_wait(asio::socket_base::wait_read, use_awaitable);
   for (;;) {
     std::size_t n = 0;
     clear_errors();
     errno = 0;
     const int r = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
-    if (r == 1) co_return n;
+    if (r == 1) {
+      // RELEASE_BUFFERS does not always give the record buffer back after the last
+      // record (heaptrack: many idle sessions kept one); free what is not in use (a
+      // no-op while a record is half read or a write half done).
+      SSL_free_buffers(ssl_);
+      co_return n;
+    }
     co_await wait_or_throw(r, "TLS read");
   }
 }

@@ -38,7 +38,8 @@ class TlsSocket {
 
   // Server-side TLS handshake; afterwards reads and writes go through TLS.
   awaitable<void> handshake();
-  // Some bytes (at least one) into `buffer`.
+  // Some bytes (at least one) into `buffer`, which is written only after this coroutine
+  // has resumed (so it may be a buffer shared by the thread's connections).
   awaitable<std::size_t> read_some(asio::mutable_buffer buffer);
   // All of `data`. TLS: one SSL_write, so small stanzas written together share records.
   awaitable<void> write(std::string_view data);

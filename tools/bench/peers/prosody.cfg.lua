@@ -1,4 +1,5 @@
--- Private benchmark config for Prosody 0.12 (run: prosody --config /tmp/peers/pros/prosody.cfg.lua -F)
+-- Benchmark configuration for Prosody 0.12; tools/bench/compare replaces the /tmp/peers paths
+-- and the port (run: prosody --config FILE -F)
 run_as_root = true            -- we run as root in the container; otherwise prosody setuid()s to user 'prosody'
 data_path = "/tmp/peers/pros/data"
 pidfile = "/tmp/peers/pros/prosody.pid"
@@ -17,7 +18,11 @@ allow_unencrypted_plain_auth = false
 c2s_stanza_size_limit = 10*1024*1024
 certificates = "/tmp/peers/pros/certs"   -- dir, not used; explicit ssl below
 ssl = { certificate = "/tmp/peers/cert.pem"; key = "/tmp/peers/cert.pem"; }
-authentication = "internal_plain"
+-- SCRAM keys stored, as Herald stores them: SCRAM-SHA-256, 4096 iterations (Prosody 0.12
+-- offers SCRAM only for the configured password_hash).
+authentication = "internal_hashed"
+password_hash = "SHA-256"
+default_iteration_count = 4096
 storage = "internal"          -- or "memory" (then accounts must be created at runtime, see report)
 modules_enabled = {
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "presence"; "message"; "iq";
