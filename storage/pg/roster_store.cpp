@@ -338,10 +338,13 @@ class PgRosterStore final : public RosterStore {
     check_text("presence stanza", stanza);
     check_text("presence status", status);
     // INSERT ... SELECT FROM accounts: a no-op, not a foreign key error, when the account
-    // was removed meanwhile.
+    // was removed meanwhile. Committed without waiting for the WAL flush
+    // (synchronous_commit off for this transaction only): a last presence is not worth a
+    // disk flush per logout, and a crash loses at most the last few (docs/guarantees.md).
     co_await pool_.query(
+        "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
         "INSERT INTO last_presence (domain, username, stanza, status, logout_at) "
-        "SELECT domain, username, $3, $4, now() FROM accounts "
+        "SELECT domain, username, $3, $4, now() FROM accounts, async "
         "WHERE domain = $1 AND username = $2 "
         "ON CONFLICT (domain, username) DO UPDATE SET stanza = EXCLUDED.stanza, "
         "status = EXCLUDED.status, logout_at = EXCLUDED.logout_at",
