@@ -126,7 +126,7 @@ workers = {self.workers}
 
 [database]
 conninfo = "host={a.pg_socket} dbname=bench user=herald"
-pool_size = 4
+pool_size = 8
 
 [[host]]
 domain = "{DOMAIN}"
