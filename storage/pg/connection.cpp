@@ -62,6 +62,7 @@ void Connection::close() noexcept {
     conn_ = nullptr;
   }
   busy_ = false;
+  prepared_.clear();  // they lived in the server session that just ended
 }
 
 bool Connection::is_open() const noexcept { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
@@ -258,11 +259,25 @@ awaitable<Result> Connection::query(std::string sql, std::vector<Param> params) 
     formats.push_back(p.binary ? 1 : 0);
     types.push_back(p.binary ? bytea_oid : 0);  // 0: let the server infer from context
   }
-  busy_ = true;
-  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), types.data(),
-                         values.data(), lengths.data(), formats.data(), /*resultFormat=*/0)) {
-    fail("cannot send a query to PostgreSQL: ");
+  const int n = static_cast<int>(params.size());
+  const std::string* name = nullptr;
+  if (auto it = prepared_.find(sql); it != prepared_.end()) {
+    name = &it->second;
+  } else if (prepared_.size() < kMaxPrepared) {
+    std::string fresh = "h" + std::to_string(prepared_.size() + 1);
+    busy_ = true;
+    if (!PQsendPrepare(conn_, fresh.c_str(), sql.c_str(), n, types.data()))
+      fail("cannot send a statement to PostgreSQL: ");
+    co_await flush();
+    co_await collect();  // throws (and caches nothing) if the server rejects the statement
+    name = &prepared_.emplace(sql, std::move(fresh)).first->second;
   }
+  busy_ = true;
+  const int sent = name ? PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), lengths.data(),
+                                              formats.data(), /*resultFormat=*/0)
+                        : PQsendQueryParams(conn_, sql.c_str(), n, types.data(), values.data(),
+                                            lengths.data(), formats.data(), /*resultFormat=*/0);
+  if (!sent) fail("cannot send a query to PostgreSQL: ");
   co_await flush();
   co_return co_await collect();
 }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -95,7 +96,12 @@ class Connection {
 
   // One parameterised statement ($1..). Throws QueryError for a statement the server
   // rejected, storage::Error if the connection failed (it is closed then).
+  // Each distinct statement text is prepared once per connection (the first use costs
+  // one more round trip) and executed by name afterwards: PostgreSQL then neither parses
+  // nor plans it again (docs/performance.md, login rate). At most kMaxPrepared
+  // statements per connection; beyond that they run unprepared.
   awaitable<Result> query(std::string sql, std::vector<Param> params = {});
+  static constexpr std::size_t kMaxPrepared = 256;
   // Several statements without parameters in one round trip (simple query protocol),
   // for trusted SQL only: the embedded migrations. Returns the last statement's result.
   awaitable<Result> execute(std::string sql);
@@ -123,6 +129,7 @@ class Connection {
   dev_t socket_dev_ = 0;
   ino_t socket_ino_ = 0;
   bool busy_ = false;
+  std::unordered_map<std::string, std::string> prepared_;  // statement text -> name
 };
 
 // Runs body between BEGIN and COMMIT. If body (or COMMIT) throws, the transaction is

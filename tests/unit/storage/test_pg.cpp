@@ -518,3 +518,35 @@ TEST_CASE("pg: stores throw storage::Error when the database is gone") {
   });
   CHECK(errors == 2);
 }
+
+TEST_CASE("pg: each statement text is prepared once per connection and then reused") {
+  REQUIRE_PG(conninfo);
+  TestSchema schema(*conninfo);
+  asio::io_context io;
+  pg::Pool pool(io, schema.options(1));
+  run(io, [&]() -> awaitable<void> {
+    auto lease = co_await pool.acquire();
+    const std::string sql = "SELECT $1::int + 1";
+    for (int i = 0; i < 3; ++i) {
+      auto rows = co_await lease->query(sql, pg::params(i));
+      CHECK(rows.integer(0, 0) == i + 1);
+    }
+    // The server holds one named statement with that text, executed (not re-parsed) since.
+    auto held = co_await lease->query(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", pg::params(sql));
+    CHECK(held.integer(0, 0) == 1);
+    // A statement the server rejects is not remembered, and the connection goes on.
+    bool rejected = false;
+    try {
+      co_await lease->query("SELEC 1");
+    } catch (const pg::QueryError&) {
+      rejected = true;
+    }
+    CHECK(rejected);
+    auto bad = co_await lease->query(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELEC 1'");
+    CHECK(bad.integer(0, 0) == 0);
+    auto again = co_await lease->query(sql, pg::params(41));
+    CHECK(again.integer(0, 0) == 42);
+  });
+}

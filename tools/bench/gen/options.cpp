@@ -66,7 +66,7 @@ constexpr Spec kSpecs[] = {
   {"warmup-seconds", Type::number, "S", "1", kMessages, Group::scenario,
    "unmeasured sending before each measured run or step, seconds"},
   {"find-max", Type::flag, "", "", kMessages, Group::scenario,
-   "instead of one rate: raise the rate x1.5 per step until a step fails, then bisect; reports the highest passing rate"},
+   "instead of one rate: raise the rate x1.5 per step until a step fails (twice in a row: a failing step is retried once), then bisect; reports the highest passing rate"},
   {"start", Type::number, "R", "2000", kMessages, Group::scenario, "--find-max: rate of the first step"},
   {"step-duration", Type::number, "S", "5", kMessages, Group::scenario, "--find-max: measured time of each step, seconds"},
   {"p99-ms", Type::number, "MS", "50", kMessages, Group::scenario, "--find-max: a step fails when its p99 latency reaches this"},
