@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -45,6 +46,9 @@ spdlog::level::level_enum to_spdlog(herald::config::LogLevel l) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenSSL writes to client sockets itself (net::TlsSocket) with plain write(2): a peer
+  // that has gone must give EPIPE, not kill the server.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string config_path;
   if (const char* env = std::getenv("HERALD_CONFIG")) config_path = env;
   if (config_path.empty()) config_path = "/etc/herald/herald.toml";
