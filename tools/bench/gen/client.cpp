@@ -10,16 +10,11 @@
 #include <optional>
 
 #include "server/xml/serializer.hpp"
+#include "server/xmpp/namespaces.hpp"
 
 namespace herald::bench {
 namespace {
 
-constexpr std::string_view kStreams = "http://etherx.jabber.org/streams";
-constexpr std::string_view kTls = "urn:ietf:params:xml:ns:xmpp-tls";
-constexpr std::string_view kSasl = "urn:ietf:params:xml:ns:xmpp-sasl";
-constexpr std::string_view kSession = "urn:ietf:params:xml:ns:xmpp-session";
-constexpr std::string_view kStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
-constexpr std::string_view kPing = "urn:xmpp:ping";
 
 // The floor relay carries no XMPP: the receiving parser is primed with this header so
 // forwarded stanzas parse exactly as they would inside a real stream.
@@ -125,7 +120,7 @@ std::string sasl_data(const xml::Element& e) {
   return *decoded;
 }
 
-bool is_sasl(const xml::Element& e, std::string_view name) { return e.name() == name && e.ns() == kSasl; }
+bool is_sasl(const xml::Element& e, std::string_view name) { return e.name() == name && e.ns() == ns::sasl; }
 
 }  // namespace
 
@@ -259,12 +254,12 @@ awaitable<void> Client::negotiate(LoginOptions options) {
 
   if (mode == TlsMode::starttls) {
     phase_ = "STARTTLS";
-    if (!features.child("starttls", kTls)) {
+    if (!features.child("starttls", ns::tls)) {
       throw LoginError("the server offers no STARTTLS; use --tls direct with its direct-TLS port", true);
     }
     co_await write_now("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     const xml::Element reply = co_await next_element();
-    if (reply.name() != "proceed" || reply.ns() != kTls) {
+    if (reply.name() != "proceed" || reply.ns() != ns::tls) {
       throw LoginError(fmt::format("STARTTLS refused (<{}/>)", reply.name()));
     }
     // The parser is suspended after <proceed/>: anything after it belonged to the
@@ -289,7 +284,7 @@ awaitable<void> Client::negotiate(LoginOptions options) {
   }
 
   // RFC 3921 sessions: only servers that still require one list it without <optional/>.
-  if (const auto* session = features.child("session", kSession); session && !session->child("optional", kSession)) {
+  if (const auto* session = features.child("session", ns::session); session && !session->child("optional", ns::session)) {
     phase_ = "session";
     co_await write_now("<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
     const xml::Element started = co_await await_iq("s1");
@@ -357,7 +352,7 @@ awaitable<xml::Element> Client::next_element() {
     if (!pending_.empty()) {
       xml::Element e = std::move(pending_.front());
       pending_.pop_front();
-      if (e.name() == "error" && e.ns() == kStreams) {
+      if (e.name() == "error" && e.ns() == ns::streams) {
         throw LoginError(fmt::format("stream error: {}", describe_condition(e)));
       }
       co_return e;
@@ -379,7 +374,7 @@ awaitable<xml::Element> Client::next_element() {
 
 awaitable<xml::Element> Client::expect_features() {
   xml::Element e = co_await next_element();
-  if (e.name() != "features" || e.ns() != kStreams) {
+  if (e.name() != "features" || e.ns() != ns::streams) {
     throw LoginError(fmt::format("expected <stream:features/>, got <{}/>", e.name()));
   }
   co_return e;
@@ -401,7 +396,7 @@ awaitable<void> Client::authenticate(const xml::Element& features) {
   const Mech mech = env_.target.mech;
   const std::string_view wanted = mech_name(mech);
   std::vector<std::string> offered;
-  if (const auto* mechanisms = features.child("mechanisms", kSasl)) {
+  if (const auto* mechanisms = features.child("mechanisms", ns::sasl)) {
     for (const auto* m : mechanisms->elements()) {
       if (m->name() == "mechanism") offered.push_back(trim(m->text()));
     }
@@ -517,7 +512,7 @@ void Client::on_stream_close() {
 
 void Client::dispatch(const xml::Element& stanza) {
   if (ended_) return;
-  if (stanza.ns() == kStreams) {
+  if (stanza.ns() == ns::streams) {
     if (stanza.name() == "error") end(fmt::format("stream error: {}", describe_condition(stanza)));
     return;  // features, or anything else stream-level: nothing to do
   }
@@ -537,12 +532,12 @@ void Client::answer_iq(const xml::Element& iq) {
   const std::string id = xml::escape_attr(iq.attr_or("id"));
   std::string to;
   if (const auto* from = iq.attr("from")) to = fmt::format(" to='{}'", xml::escape_attr(*from));
-  if (iq.attr_or("type") == "get" && iq.child("ping", kPing)) {
+  if (iq.attr_or("type") == "get" && iq.child("ping", ns::ping)) {
     send(fmt::format("<iq type='result' id='{}'{}/>", id, to));
     return;
   }
   send(fmt::format("<iq type='error' id='{}'{}><error type='cancel'><service-unavailable xmlns='{}'/></error></iq>", id,
-                   to, kStanzas));
+                   to, ns::stanza_errors));
 }
 
 // The parameter keeps the client alive while the coroutine runs (copied into its frame).
